@@ -11,6 +11,8 @@ namespace {
 // triangle. LLT first; a semidefinite G (lambda = 0 with rank-deficient data)
 // falls back to LDLT, which still returns a least-change solution.
 mat spd_solve(mat& G, const_mat_ref R) {
+  if (!G.allFinite() || !R.allFinite())
+    throw std::runtime_error("non-finite values in a linear system: the iteration diverged");
   Eigen::LLT<mat, Eigen::Lower> llt(G);
   if (llt.info() == Eigen::Success) return llt.solve(R);
   G.triangularView<Eigen::StrictlyUpper>() = G.transpose().triangularView<Eigen::StrictlyUpper>();

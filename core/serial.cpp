@@ -8,7 +8,61 @@
 
 namespace radmm::core {
 
-double frobenius_dot(const_mat_ref a, const_mat_ref b) { return a.cwiseProduct(b).sum(); }
+layer_terms initial_hidden_terms(activation act, algorithm algo, const_mat_ref W,
+                                 const_mat_ref V_prev, const_mat_ref V, const_mat_ref U,
+                                 const_mat_ref Lambda) {
+  layer_terms t;
+  t.weight_sq = sq_norm(W);
+  const mat pre = mul(W, V_prev);
+  if (algo == algorithm::two_split) {
+    t.penalty_sq = sq_dist(block_target(act, V_prev, pre), V);
+  } else {
+    t.penalty_sq = sq_dist(block_target_3s(act, V_prev, U), V);
+    const mat gap = pre - U;
+    t.coupling_sq = sq_norm(gap);
+    t.dual_inner = frobenius_dot(Lambda, gap);
+  }
+  return t;
+}
+
+layer_terms initial_last_terms(const_mat_ref W_N, const_mat_ref V_prev, const_mat_ref V_N,
+                               const_mat_ref Lambda_N, const_mat_ref Y) {
+  return last_terms(W_N, mul(W_N, V_prev), V_N, Lambda_N, Y);
+}
+
+layer_terms hidden_terms_2s(const_mat_ref W, const_mat_ref A, const_mat_ref V) {
+  layer_terms t;
+  t.weight_sq = sq_norm(W);
+  t.penalty_sq = sq_dist(A, V);
+  return t;
+}
+
+layer_terms hidden_terms_3s(activation act, const_mat_ref W, const_mat_ref V_prev,
+                            const_mat_ref pre, const_mat_ref U, const_mat_ref V,
+                            const_mat_ref Lambda) {
+  layer_terms t;
+  t.weight_sq = sq_norm(W);
+  t.penalty_sq = sq_dist(block_target_3s(act, V_prev, U), V);
+  const mat gap = pre - U;
+  t.coupling_sq = sq_norm(gap);
+  t.dual_inner = frobenius_dot(Lambda, gap);
+  return t;
+}
+
+layer_terms last_terms(const_mat_ref W_N, const_mat_ref WV, const_mat_ref V_N,
+                       const_mat_ref Lambda_N, const_mat_ref Y) {
+  layer_terms t;
+  const mat gap = WV - V_N;
+  t.weight_sq = sq_norm(W_N);
+  t.coupling_sq = sq_norm(gap);
+  t.dual_inner = frobenius_dot(Lambda_N, gap);
+  t.fit_sq = sq_dist(V_N, Y);
+  return t;
+}
+
+double forward_output_sq(const_mat_ref W_N, const_mat_ref F, const_mat_ref Y) {
+  return sq_dist(mul(W_N, F), Y);
+}
 
 void init_block_variables(const architecture& arch, algorithm algo, admm_state& s,
                           const_mat_ref X, const_mat_ref Y) {
@@ -33,7 +87,7 @@ void init_block_variables(const architecture& arch, algorithm algo, admm_state& 
       s.Lambda[i] = mat::Zero(s.U[i].rows(), s.U[i].cols());
     }
   }
-  s.V[N] = s.W[N] * s.V[N - 1];
+  s.V[N] = mul(s.W[N], s.V[N - 1]);
   s.Lambda[N] = mat::Zero(s.V[N].rows(), s.V[N].cols());
 }
 
@@ -41,33 +95,18 @@ std::vector<layer_terms> admm_terms(const architecture& arch, algorithm algo, co
   const int N = arch.layers;
   std::vector<layer_terms> t(static_cast<std::size_t>(N) + 1);
   for (int i = 1; i < N; ++i) {
-    t[i].weight_sq = s.W[i].squaredNorm();
-    if (algo == algorithm::two_split) {
-      const mat A = block_target(arch.act, s.V[i - 1], s.W[i] * s.V[i - 1]);
-      t[i].penalty_sq = (A - s.V[i]).squaredNorm();
-    } else {
-      const mat A = block_target_3s(arch.act, s.V[i - 1], s.U[i]);
-      t[i].penalty_sq = (A - s.V[i]).squaredNorm();
-      const mat gap = s.W[i] * s.V[i - 1] - s.U[i];
-      t[i].coupling_sq = gap.squaredNorm();
-      t[i].dual_inner = frobenius_dot(s.Lambda[i], gap);
-    }
+    t[i] = initial_hidden_terms(arch.act, algo, s.W[i], s.V[i - 1], s.V[i], s.U[i], s.Lambda[i]);
   }
-  const mat gap = s.W[N] * s.V[N - 1] - s.V[N];
-  t[N].weight_sq = s.W[N].squaredNorm();
-  t[N].coupling_sq = gap.squaredNorm();
-  t[N].dual_inner = frobenius_dot(s.Lambda[N], gap);
-  t[N].fit_sq = (s.V[N] - s.Y).squaredNorm();
+  t[N] = initial_last_terms(s.W[N], s.V[N - 1], s.V[N], s.Lambda[N], s.Y);
   return t;
 }
 
 void add_forward_terms(const architecture& arch, const weight_set& W, const_mat_ref X,
                        const_mat_ref Y, bool test_rows, std::vector<layer_terms>& terms) {
   const int N = arch.layers;
-  mat F = X;
-  for (int i = 1; i < N; ++i) F = block_forward(arch.act, W[i], F);
-  const mat pred = W[N] * F;
-  (test_rows ? terms[N].pred_sq_test : terms[N].pred_sq_train) = (pred - Y).squaredNorm();
+  mat F = block_forward(arch.act, W[1], X);
+  for (int i = 2; i < N; ++i) F = block_forward(arch.act, W[i], F);
+  (test_rows ? terms[N].pred_sq_test : terms[N].pred_sq_train) = forward_output_sq(W[N], F, Y);
 }
 
 serial_engine::serial_engine(architecture arch, hyper_params hp, weight_set W0)
@@ -122,7 +161,7 @@ void serial_engine::iterate_2s(std::vector<layer_terms>* terms) {
                                           hp_.inner_tol, hp_.inner_max_iter);  // (9)
   }
   for (int i = 1; i < N; ++i) {
-    pre[i] = W[i] * V[i - 1];
+    pre[i] = mul(W[i], V[i - 1]);
     const mat A = block_target(act, V[i - 1], pre[i]);
     if (i < N - 1) {
       V[i] = linearized ? update_V_hidden_linearized(act, V[i], A, W[i + 1], V[i + 1], mu, s_.nu[i])  // (12)
@@ -131,22 +170,12 @@ void serial_engine::iterate_2s(std::vector<layer_terms>* terms) {
     } else {
       V[i] = update_V_penultimate(A, W[N], V[N], Lambda, mu, beta);  // (13)
     }
-    if (terms) {
-      (*terms)[i].weight_sq = W[i].squaredNorm();
-      (*terms)[i].penalty_sq = (A - V[i]).squaredNorm();
-    }
+    if (terms) (*terms)[i] = hidden_terms_2s(W[i], A, V[i]);
   }
-  const mat WV = W[N] * V[N - 1];
+  const mat WV = mul(W[N], V[N - 1]);
   V[N] = update_V_last(s_.Y, WV, Lambda, beta);  // (14)
   update_dual(Lambda, WV, V[N], beta);           // (15)
-  if (terms) {
-    const mat gap = WV - V[N];
-    layer_terms& t = (*terms)[N];
-    t.weight_sq = W[N].squaredNorm();
-    t.coupling_sq = gap.squaredNorm();
-    t.dual_inner = frobenius_dot(Lambda, gap);
-    t.fit_sq = (V[N] - s_.Y).squaredNorm();
-  }
+  if (terms) (*terms)[N] = last_terms(W[N], WV, V[N], Lambda, s_.Y);
 }
 
 // Algorithm 2. W updates read U^k, V^k, Lambda^k; then for i = 1 .. N-1 the
@@ -166,7 +195,7 @@ void serial_engine::iterate_3s(std::vector<layer_terms>* terms) {
   W[N] = update_W_ridge(V[N], L[N], V[N - 1], beta, lambda);  // (18)
   for (int i = N - 1; i >= 1; --i) W[i] = update_W_ridge(U[i], L[i], V[i - 1], beta, lambda);  // (19)
   for (int i = 1; i < N; ++i) {
-    pre[i] = W[i] * V[i - 1];
+    pre[i] = mul(W[i], V[i - 1]);
     U[i] = linearized
                ? update_U_linearized(act, U[i], V[i - 1], V[i], pre[i], L[i], mu, beta, s_.tau[i])  // (21)
                : update_U_proximal(act, U[i], V[i - 1], V[i], pre[i], L[i], mu, beta, s_.tau[i]);  // (20)
@@ -177,26 +206,14 @@ void serial_engine::iterate_3s(std::vector<layer_terms>* terms) {
       V[i] = update_V_penultimate(A, W[N], V[N], L[N], mu, beta);  // (23)
     }
   }
-  const mat WV = W[N] * V[N - 1];
+  const mat WV = mul(W[N], V[N - 1]);
   V[N] = update_V_last(s_.Y, WV, L[N], beta);  // (24)
   for (int i = 1; i < N; ++i) update_dual(L[i], pre[i], U[i], beta);  // (25)
   update_dual(L[N], WV, V[N], beta);                                   // (26)
   if (terms) {
-    for (int i = 1; i < N; ++i) {
-      layer_terms& t = (*terms)[i];
-      const mat A = block_target_3s(act, V[i - 1], U[i]);
-      const mat gap = pre[i] - U[i];
-      t.weight_sq = W[i].squaredNorm();
-      t.penalty_sq = (A - V[i]).squaredNorm();
-      t.coupling_sq = gap.squaredNorm();
-      t.dual_inner = frobenius_dot(L[i], gap);
-    }
-    const mat gap = WV - V[N];
-    layer_terms& t = (*terms)[N];
-    t.weight_sq = W[N].squaredNorm();
-    t.coupling_sq = gap.squaredNorm();
-    t.dual_inner = frobenius_dot(L[N], gap);
-    t.fit_sq = (V[N] - s_.Y).squaredNorm();
+    for (int i = 1; i < N; ++i)
+      (*terms)[i] = hidden_terms_3s(act, W[i], V[i - 1], pre[i], U[i], V[i], L[i]);
+    (*terms)[N] = last_terms(W[N], WV, V[N], L[N], s_.Y);
   }
 }
 

@@ -39,6 +39,24 @@ std::vector<layer_terms> admm_terms(const architecture& arch, algorithm algo, co
 void add_forward_terms(const architecture& arch, const weight_set& W, const_mat_ref X,
                        const_mat_ref Y, bool test_rows, std::vector<layer_terms>& terms);
 
+// Per-layer metric terms, shared by the serial sweep and the layer machines so
+// both compute the same numbers the same way (see core::mul).
+// At a reset point (forward initialisation); 2s ignores U and Lambda.
+layer_terms initial_hidden_terms(activation act, algorithm algo, const_mat_ref W,
+                                 const_mat_ref V_prev, const_mat_ref V, const_mat_ref U,
+                                 const_mat_ref Lambda);
+layer_terms initial_last_terms(const_mat_ref W_N, const_mat_ref V_prev, const_mat_ref V_N,
+                               const_mat_ref Lambda_N, const_mat_ref Y);
+// After an iteration. A is the target of the 2s V update; pre = W_i V_{i-1}.
+layer_terms hidden_terms_2s(const_mat_ref W, const_mat_ref A, const_mat_ref V);
+layer_terms hidden_terms_3s(activation act, const_mat_ref W, const_mat_ref V_prev,
+                            const_mat_ref pre, const_mat_ref U, const_mat_ref V,
+                            const_mat_ref Lambda);
+layer_terms last_terms(const_mat_ref W_N, const_mat_ref WV, const_mat_ref V_N,
+                       const_mat_ref Lambda_N, const_mat_ref Y);
+// ||W_N F_{N-1} - Y||^2, the last step of the plain forward pass.
+double forward_output_sq(const_mat_ref W_N, const_mat_ref F, const_mat_ref Y);
+
 class serial_engine {
  public:
   serial_engine(architecture arch, hyper_params hp, weight_set W0);
@@ -70,8 +88,5 @@ class serial_engine {
 // smaller). batch_size 0 or >= n: one batch holding every column in order.
 std::vector<std::vector<std::int64_t>> epoch_batches(std::int64_t n, std::int64_t batch_size,
                                                      std::uint64_t seed, long epoch);
-
-// Frobenius inner product <a, b>, summed in one fixed order.
-double frobenius_dot(const_mat_ref a, const_mat_ref b);
 
 }  // namespace radmm::core

@@ -60,6 +60,11 @@ mat projected_gradient(mat x, const std::function<double(const mat&, mat&)>& val
 
 }  // namespace
 
+mat mul(const_mat_ref a, const_mat_ref b) { return a * b; }
+double sq_norm(const_mat_ref a) { return a.squaredNorm(); }
+double sq_dist(const_mat_ref a, const_mat_ref b) { return (a - b).squaredNorm(); }
+double frobenius_dot(const_mat_ref a, const_mat_ref b) { return a.cwiseProduct(b).sum(); }
+
 mat update_W_ridge(const_mat_ref Z, const_mat_ref Lambda, const_mat_ref V_prev, double beta,
                    double lambda) {
   mat B = beta * Z;

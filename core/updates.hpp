@@ -13,6 +13,16 @@
 
 namespace radmm::core {
 
+// Arithmetic shared by the serial sweep and the layer machines. Eigen chooses
+// its loop order (and so the rounding of a sum) from the operand types, so a
+// heap matrix and a view into shared memory could otherwise round differently.
+// Every product and reduction that feeds an update or a metric goes through
+// these, with Ref parameters, so serial and parallel runs agree bit for bit.
+mat mul(const_mat_ref a, const_mat_ref b);
+double sq_norm(const_mat_ref a);
+double sq_dist(const_mat_ref a, const_mat_ref b);  // ||a - b||^2
+double frobenius_dot(const_mat_ref a, const_mat_ref b);
+
 // (8), (18), (19): argmin_W lambda/2 ||W||^2 + <Lambda, W V_prev - Z> + beta/2 ||W V_prev - Z||^2
 //   = (beta Z - Lambda) V_prev^T (lambda I + beta V_prev V_prev^T)^{-1}.
 // Z is V_N (8, 18) or U_i (19). An empty Lambda means zero.

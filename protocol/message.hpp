@@ -99,7 +99,14 @@ struct message {
 namespace step_flags {
 inline constexpr std::uint32_t reset_state = 1u << 0;   // re-initialise V, U, Lambda from a forward pass
 inline constexpr std::uint32_t want_weights = 1u << 1;  // SYNC carries W_i
-inline constexpr std::uint32_t want_metrics = 1u << 2;  // compute per-iteration metric contributions
+inline constexpr std::uint32_t want_metrics = 1u << 2;  // record metric terms after the STEP's last update
+inline constexpr std::uint32_t initial_metrics = 1u << 3;  // record metric terms at the reset point (row k = 0)
 }  // namespace step_flags
+
+// Flags carried by TICK.
+namespace tick_flags {
+inline constexpr std::uint32_t forward_init = 1u << 0;  // V_i of the forward-pass initialisation (iteration k, not k+1)
+inline constexpr std::uint32_t has_forward = 1u << 1;   // carries the plain forward activations F_i for metrics
+}  // namespace tick_flags
 
 }  // namespace radmm::protocol

@@ -1,0 +1,55 @@
+#include "coordinator/inproc_run.hpp"
+
+#include "protocol/inproc.hpp"
+#include "worker/driver.hpp"
+
+#include <Eigen/Core>
+
+#include <exception>
+#include <mutex>
+#include <thread>
+
+namespace radmm::coordinator {
+
+run_result train_inproc(const problem& p, const schedule& s, const metrics_callback& on_metrics,
+                        const inproc_options& opt) {
+  const int N = p.arch.layers;
+  protocol::inproc_network net(N + 1);
+  std::mutex failure_mutex;
+  std::exception_ptr worker_failure;
+  std::vector<std::thread> threads;
+  auto wrap = [&](std::unique_ptr<protocol::transport> t, std::uint64_t salt) -> std::unique_ptr<protocol::transport> {
+    if (opt.delay_probability <= 0) return t;
+    return std::make_unique<protocol::delaying_transport>(std::move(t), opt.delay_probability, opt.max_delay,
+                                                          opt.delay_seed * 1000003 + salt);
+  };
+  for (int i = 1; i <= N; ++i) {
+    threads.emplace_back([&, i, ep = wrap(net.endpoint(i), static_cast<std::uint64_t>(i))]() mutable {
+      try {
+        worker::layer_machine machine(i);
+        worker::run_machine(*ep, machine);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(failure_mutex);
+        if (!worker_failure) worker_failure = std::current_exception();
+      }
+    });
+  }
+  auto coord = wrap(net.endpoint(protocol::coordinator_id), 0);
+  parallel_options popt;
+  popt.health_check = [&] {
+    std::lock_guard<std::mutex> lock(failure_mutex);
+    if (worker_failure) std::rethrow_exception(worker_failure);
+  };
+  run_result r;
+  try {
+    r = train_parallel(p, s, *coord, popt, on_metrics);
+  } catch (...) {
+    net.close();  // wakes every worker so the threads can be joined
+    for (auto& t : threads) t.join();
+    throw;
+  }
+  for (auto& t : threads) t.join();
+  return r;
+}
+
+}  // namespace radmm::coordinator

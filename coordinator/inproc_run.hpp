@@ -1,0 +1,23 @@
+#pragma once
+// `--parallel inproc`: the coordinator and one thread per layer over the
+// in-process transport. Same machines, same driver loop, same coordinator
+// logic as the multi-process run; used by tests for the serial-equals-parallel
+// check and by users who want the pipeline without processes.
+#include "coordinator/training.hpp"
+
+#include <cstdint>
+
+namespace radmm::coordinator {
+
+struct inproc_options {
+  // Fault injection for tests: each message is delayed with this probability
+  // by up to max_delay (in the sending thread), seeded.
+  double delay_probability = 0;
+  std::chrono::microseconds max_delay{0};
+  std::uint64_t delay_seed = 1;
+};
+
+run_result train_inproc(const problem& p, const schedule& s, const metrics_callback& on_metrics,
+                        const inproc_options& opt = {});
+
+}  // namespace radmm::coordinator

@@ -1,0 +1,305 @@
+#include "coordinator/training.hpp"
+
+#include "core/serial.hpp"
+#include "worker/layer_setup.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <stdexcept>
+#include <string>
+
+namespace radmm::coordinator {
+
+using core::mat;
+namespace pr = protocol;
+
+double step_size_for(double initial, double expansion, long updates) {
+  double t = initial;
+  for (long j = 1; j < updates; ++j) t *= expansion;
+  return t;
+}
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+// One STEP of the schedule (serial and parallel walk the same list).
+struct step_plan {
+  std::vector<std::int64_t> columns;  // empty: every column
+  long updates = 0;
+  bool reset = false;
+  bool initial_metrics = false;
+  bool metrics_at_end = false;
+};
+
+struct plan {
+  std::vector<step_plan> steps;
+  long batches_per_epoch = 1;
+  long metrics_every = 0;  // per-update rule (full batch only)
+};
+
+plan make_plan(const schedule& s, std::int64_t n, bool parallel) {
+  plan pl;
+  if (s.iterations < 1) throw std::invalid_argument("--iterations must be >= 1");
+  if (s.full_batch(n)) {
+    pl.metrics_every = s.metrics_every;
+    const long chunk = parallel ? std::max(1L, s.sync_every) : s.iterations;
+    for (long done = 0; done < s.iterations; done += chunk) {
+      step_plan st;
+      st.updates = std::min(chunk, s.iterations - done);
+      st.reset = done == 0;
+      st.initial_metrics = done == 0;
+      st.metrics_at_end = done + st.updates == s.iterations;
+      pl.steps.push_back(std::move(st));
+    }
+    return pl;
+  }
+  const long u = std::max(1L, s.updates_per_batch);
+  const long epochs = (s.iterations + u - 1) / u;
+  for (long e = 0; e < epochs; ++e) {
+    const long updates = std::min(u, s.iterations - e * u);
+    auto batches = core::epoch_batches(n, s.batch_size, s.seed, e);
+    pl.batches_per_epoch = static_cast<long>(batches.size());
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+      step_plan st;
+      st.columns = std::move(batches[b]);
+      st.updates = updates;
+      st.reset = true;
+      st.initial_metrics = e == 0 && b == 0;
+      st.metrics_at_end = b + 1 == batches.size();
+      pl.steps.push_back(std::move(st));
+    }
+  }
+  return pl;
+}
+
+// Turns the per-layer terms of one recorded point into a metrics row.
+core::iteration_metrics finish_row(const problem& p, const plan& pl, long updates,
+                                   const std::vector<core::layer_terms>& terms) {
+  core::iteration_metrics m = core::assemble_metrics(terms, p.hp.algo, p.hp.lambda, p.hp.mu, p.hp.beta,
+                                                     p.X_train.cols(), p.X_test.cols());
+  m.iteration = updates / pl.batches_per_epoch;
+  m.tau1 = updates == 0 ? p.hp.tau : step_size_for(p.hp.tau, p.hp.ef_tau, updates);
+  m.nu1 = updates == 0 ? p.hp.nu : step_size_for(p.hp.nu, p.hp.ef_nu, updates);
+  return m;
+}
+
+void add_forward(const problem& p, const core::weight_set& W, std::vector<core::layer_terms>& terms) {
+  core::add_forward_terms(p.arch, W, p.X_train, p.Y_train, false, terms);
+  if (p.X_test.cols() > 0) core::add_forward_terms(p.arch, W, p.X_test, p.Y_test, true, terms);
+}
+
+}  // namespace
+
+run_result train_serial(const problem& p, const schedule& s, const metrics_callback& on_metrics) {
+  const auto t0 = clock_type::now();
+  const plan pl = make_plan(s, p.X_train.cols(), false);
+  core::serial_engine engine(p.arch, p.hp, p.W0);
+  run_result r;
+  auto emit = [&](std::vector<core::layer_terms>& terms) {
+    add_forward(p, engine.weights(), terms);
+    core::iteration_metrics m = finish_row(p, pl, engine.state().iteration, terms);
+    m.seconds = seconds_since(t0);
+    r.metrics.push_back(m);
+    if (on_metrics) on_metrics(m);
+  };
+  for (const step_plan& st : pl.steps) {
+    if (st.reset) {
+      if (st.columns.empty())
+        engine.set_batch(p.X_train, p.Y_train);
+      else
+        engine.set_batch(core::take_columns(p.X_train, st.columns), core::take_columns(p.Y_train, st.columns));
+      if (st.initial_metrics) {
+        auto terms = core::admm_terms(p.arch, p.hp.algo, engine.state());
+        emit(terms);
+      }
+    }
+    for (long j = 0; j < st.updates; ++j) {
+      const long next = engine.state().iteration + 1;
+      const bool record = (pl.metrics_every > 0 && next % pl.metrics_every == 0) ||
+                          (j + 1 == st.updates && st.metrics_at_end);
+      std::vector<core::layer_terms> terms;
+      engine.iterate(record ? &terms : nullptr);
+      if (record) emit(terms);
+    }
+  }
+  r.W = engine.weights();
+  r.updates = engine.state().iteration;
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+namespace {
+
+// Coordinator side of the protocol: waits for messages with a deadline,
+// turning ERROR messages and dead workers into exceptions.
+class coordinator_link {
+ public:
+  coordinator_link(pr::transport& t, int layers, const parallel_options& opt)
+      : t_(t), layers_(layers), opt_(opt) {}
+
+  pr::message wait_for(pr::msg_type type, const std::string& what) {
+    const auto start = clock_type::now();
+    for (;;) {
+      std::optional<pr::message> m = t_.receive(opt_.poll);
+      if (!m) {
+        if (opt_.health_check) opt_.health_check();
+        if (clock_type::now() - start > opt_.deadline)
+          throw pr::timeout_error("no " + std::string(pr::to_string(type)) + " within " +
+                                  std::to_string(opt_.deadline.count()) + " ms while waiting for " + what);
+        continue;
+      }
+      if (m->type == pr::msg_type::error)
+        throw pr::protocol_error("layer " + std::to_string(m->sender) + " failed: " + m->text);
+      if (m->type != type)
+        throw pr::protocol_error("expected " + std::string(pr::to_string(type)) + " while waiting for " + what +
+                                 ", got " + pr::to_string(m->type) + " from node " + std::to_string(m->sender));
+      if (m->sender < 1 || m->sender > layers_)
+        throw pr::protocol_error(std::string(pr::to_string(type)) + " from unknown node " + std::to_string(m->sender));
+      return std::move(*m);
+    }
+  }
+
+  // One message of `type` from every layer, indexed by layer.
+  std::vector<pr::message> gather(pr::msg_type type, const std::string& what) {
+    std::vector<pr::message> got(static_cast<std::size_t>(layers_) + 1);
+    std::vector<bool> seen(static_cast<std::size_t>(layers_) + 1, false);
+    for (int remaining = layers_; remaining > 0; --remaining) {
+      pr::message m = wait_for(type, what);
+      const auto i = static_cast<std::size_t>(m.sender);
+      if (seen[i]) throw pr::protocol_error("layer " + std::to_string(m.sender) + " sent " + pr::to_string(type) + " twice");
+      seen[i] = true;
+      got[i] = std::move(m);
+    }
+    return got;
+  }
+
+  void send(pr::message m) { t_.send(m); }
+
+ private:
+  pr::transport& t_;
+  int layers_;
+  parallel_options opt_;
+};
+
+}  // namespace
+
+run_result train_parallel(const problem& p, const schedule& s, pr::transport& coordinator,
+                          const parallel_options& opt, const metrics_callback& on_metrics) {
+  const auto t0 = clock_type::now();
+  const int N = p.arch.layers;
+  const plan pl = make_plan(s, p.X_train.cols(), true);
+  coordinator_link link(coordinator, N, opt);
+  link.gather(pr::msg_type::hello, "workers to start");
+
+  // INIT: each layer gets its own block and only the data it needs.
+  auto shared = [](const mat& m) { return pr::matrix_view(std::shared_ptr<const mat>(std::shared_ptr<const mat>(), &m)); };
+  for (int i = 1; i <= N; ++i) {
+    worker::layer_setup setup;
+    setup.arch = p.arch;
+    setup.hp = p.hp;
+    setup.layer = i;
+    setup.total_iterations = s.iterations;
+    setup.metrics_every = pl.metrics_every;
+    setup.n_train = p.X_train.cols();
+    setup.n_test = p.X_test.cols();
+    pr::message init;
+    init.type = pr::msg_type::init;
+    init.sender = pr::coordinator_id;
+    init.receiver = i;
+    init.text = worker::encode_layer_setup(setup);
+    init.payloads.push_back({pr::payload_kind::W, i, shared(p.W0[static_cast<std::size_t>(i)])});
+    if (i == 1) {
+      init.payloads.push_back({pr::payload_kind::X, 0, shared(p.X_train)});
+      if (p.X_test.cols() > 0) init.payloads.push_back({pr::payload_kind::X_test, 0, shared(p.X_test)});
+    }
+    if (i == N) {
+      init.payloads.push_back({pr::payload_kind::Y, 0, shared(p.Y_train)});
+      if (p.X_test.cols() > 0) init.payloads.push_back({pr::payload_kind::Y_test, 0, shared(p.Y_test)});
+    }
+    link.send(std::move(init));
+  }
+  link.gather(pr::msg_type::ready, "workers to load their blocks");
+
+  run_result r;
+  long updates = 0;
+  for (std::size_t b = 0; b < pl.steps.size(); ++b) {
+    const step_plan& st = pl.steps[b];
+    const bool last = b + 1 == pl.steps.size();
+    std::uint32_t flags = 0;
+    if (st.reset) flags |= pr::step_flags::reset_state;
+    if (st.initial_metrics) flags |= pr::step_flags::initial_metrics;
+    if (st.metrics_at_end) flags |= pr::step_flags::want_metrics;
+    if (last) flags |= pr::step_flags::want_weights;
+    std::shared_ptr<const mat> cols;
+    if (!st.columns.empty()) {
+      mat c(static_cast<Eigen::Index>(st.columns.size()), 1);
+      for (std::size_t j = 0; j < st.columns.size(); ++j) c(static_cast<Eigen::Index>(j), 0) = static_cast<double>(st.columns[j]);
+      cols = std::make_shared<const mat>(std::move(c));
+    }
+    for (int i = 1; i <= N; ++i) {
+      pr::message step;
+      step.type = pr::msg_type::step;
+      step.sender = pr::coordinator_id;
+      step.receiver = i;
+      step.batch = static_cast<std::int64_t>(b);
+      step.iteration = updates;
+      step.count = st.updates;
+      step.flags = flags;
+      if (cols) step.payloads.push_back({pr::payload_kind::batch_columns, 0, pr::matrix_view(cols)});
+      link.send(std::move(step));
+    }
+    std::vector<pr::message> syncs = link.gather(pr::msg_type::sync, "STEP " + std::to_string(b) + " to finish");
+    updates += st.updates;
+    // Merge the recorded points: each layer reports (k, terms) columns; every
+    // layer records at the same points, in the same order.
+    const pr::payload* first = syncs[1].find(pr::payload_kind::metrics);
+    const Eigen::Index points = first ? first->matrix.cols() : 0;
+    for (Eigen::Index c = 0; c < points; ++c) {
+      std::vector<core::layer_terms> terms(static_cast<std::size_t>(N) + 1);
+      long k = -1;
+      for (int i = 1; i <= N; ++i) {
+        const pr::payload* pm = syncs[static_cast<std::size_t>(i)].find(pr::payload_kind::metrics);
+        if (!pm || pm->matrix.cols() != points || pm->matrix.rows() != 1 + core::layer_terms::fields)
+          throw pr::protocol_error("layer " + std::to_string(i) + " reported metrics of another shape than layer 1");
+        const auto v = pm->matrix.view();
+        const long ki = static_cast<long>(v(0, c));
+        if (i == 1) k = ki;
+        else if (ki != k) throw pr::protocol_error("layer " + std::to_string(i) + " reported iteration " + std::to_string(ki) + ", layer 1 " + std::to_string(k));
+        terms[static_cast<std::size_t>(i)] = core::layer_terms::from_array(v.col(c).data() + 1);
+      }
+      core::iteration_metrics m = finish_row(p, pl, k, terms);
+      m.seconds = seconds_since(t0);
+      r.metrics.push_back(m);
+      if (on_metrics) on_metrics(m);
+    }
+    if (last) {
+      r.W.assign(static_cast<std::size_t>(N) + 1, mat());
+      for (int i = 1; i <= N; ++i) {
+        const pr::payload* pw = syncs[static_cast<std::size_t>(i)].find(pr::payload_kind::W);
+        if (!pw) throw pr::protocol_error("layer " + std::to_string(i) + " sent no weights in its last SYNC");
+        r.W[static_cast<std::size_t>(i)] = pw->matrix.view();
+      }
+      core::check_shapes(p.arch, r.W);
+    }
+  }
+  for (int i = 1; i <= N; ++i) {
+    pr::message quit;
+    quit.type = pr::msg_type::quit;
+    quit.sender = pr::coordinator_id;
+    quit.receiver = i;
+    link.send(std::move(quit));
+  }
+  link.gather(pr::msg_type::bye, "workers to quit");
+  r.updates = updates;
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+}  // namespace radmm::coordinator

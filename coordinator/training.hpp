@@ -1,0 +1,73 @@
+#pragma once
+// A training run's schedule, shared by the serial sweep and the parallel
+// regional update so both walk the same batches, record the same metrics and
+// end with the same weights (bit for bit).
+//
+// Full batch (the default): one reset, then K iterations; metrics after every
+// `metrics_every`-th iteration and the last. A parallel run cuts the K
+// iterations into STEPs of `sync_every` (the workers pipeline within a STEP).
+// Mini-batches: an epoch walks a seeded permutation of the training columns in
+// batches of `batch_size`, running `updates_per_batch` updates on each. At each
+// new batch V, U and Lambda are re-initialised by a forward pass of the current
+// weights (README "Mini-batches"); step-sizes keep expanding per update.
+// Metrics are recorded at the end of each epoch; an iteration is updates
+// divided by batches (the paper's footnote 3).
+#include "core/data.hpp"
+#include "core/hyper.hpp"
+#include "core/metrics.hpp"
+#include "core/model.hpp"
+#include "protocol/transport.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace radmm::coordinator {
+
+struct problem {
+  core::architecture arch;
+  core::hyper_params hp;
+  core::weight_set W0;
+  core::mat X_train, Y_train, X_test, Y_test;  // scaled, bias row included
+};
+
+struct schedule {
+  long iterations = 100;          // K
+  std::int64_t batch_size = 0;    // 0: full batch
+  long updates_per_batch = 1;
+  std::uint64_t seed = 1;         // batch order
+  long metrics_every = 1;
+  long sync_every = 10;           // parallel, full batch: iterations per STEP
+
+  bool full_batch(std::int64_t n) const { return batch_size <= 0 || batch_size >= n; }
+};
+
+// Called with each metrics row as soon as it is known; may throw to stop a run.
+using metrics_callback = std::function<void(const core::iteration_metrics&)>;
+
+struct run_result {
+  core::weight_set W;
+  std::vector<core::iteration_metrics> metrics;
+  long updates = 0;
+  double seconds = 0;
+};
+
+run_result train_serial(const problem& p, const schedule& s, const metrics_callback& on_metrics);
+
+// Drives a parallel run from the coordinator's endpoint: INIT, STEPs, SYNCs,
+// QUIT. `health_check` runs whenever no message came within a poll interval
+// and throws when a worker has died. Every wait has `deadline`.
+struct parallel_options {
+  std::chrono::milliseconds poll{50};
+  std::chrono::milliseconds deadline{std::chrono::minutes(10)};
+  std::function<void()> health_check;
+};
+run_result train_parallel(const problem& p, const schedule& s, protocol::transport& coordinator,
+                          const parallel_options& opt, const metrics_callback& on_metrics);
+
+// The step-size in force for the update that produced iterate `updates`
+// (repeated multiplication, exactly as the engines do it).
+double step_size_for(double initial, double expansion, long updates);
+
+}  // namespace radmm::coordinator
