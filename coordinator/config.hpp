@@ -38,6 +38,7 @@ struct run_config {
   int width = 0;                 // 0: equal to the input width d0
   std::string activation = "relu";
   std::uint64_t seed = 1;
+  std::string init = "residual";  // residual | kaiming
   std::string init_from;         // directory with W_1.npy .. W_N.npy
   // optimisation
   std::string algorithm = "2s";  // 2s | 3s
@@ -80,5 +81,7 @@ std::string to_config_text(const run_config& cfg);
 void validate(const run_config& cfg);
 // Help text for `radmm train --help`.
 std::string train_usage();
+// True when args ask for help (--help or -h), which parse_train_args does not accept.
+bool wants_help(const std::vector<std::string>& args);
 
 }  // namespace radmm::coordinator

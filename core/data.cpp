@@ -17,7 +17,7 @@ namespace {
 
 struct field {
   std::string text;
-  int column;   // 1-based character column where the field starts
+  int column;  // 1-based character column where the field starts
   bool quoted;
 };
 
@@ -46,8 +46,7 @@ std::vector<field> split_line(const std::string& line, char sep, const std::stri
       f.column = static_cast<int>(j) + 1;
       ++j;
       for (;;) {
-        if (j >= line.size())
-          throw data_error(at(path, lineno, f.column) + "unterminated quoted field");
+        if (j >= line.size()) throw data_error(at(path, lineno, f.column) + "unterminated quoted field");
         if (line[j] == '"') {
           if (j + 1 < line.size() && line[j + 1] == '"') {
             f.text.push_back('"');
@@ -79,9 +78,12 @@ char detect_separator(const std::string& line) {
   int commas = 0, semis = 0;
   bool in_quotes = false;
   for (char c : line) {
-    if (c == '"') in_quotes = !in_quotes;
-    else if (!in_quotes && c == ',') ++commas;
-    else if (!in_quotes && c == ';') ++semis;
+    if (c == '"')
+      in_quotes = !in_quotes;
+    else if (!in_quotes && c == ',')
+      ++commas;
+    else if (!in_quotes && c == ';')
+      ++semis;
   }
   // European CSV writes decimal commas with ';' separators, so ';' wins whenever
   // it is present at all and outnumbers ','.
@@ -146,7 +148,8 @@ table read_csv(const std::string& path) {
   }
   const std::size_t first_data = has_header ? 1 : 0;
   if (lines.size() <= first_data)
-    throw data_error(at(path, 2, 1) + "no data rows after the header (" + std::to_string(ncols) + " columns)");
+    throw data_error(at(path, 2, 1) + "no data rows after the header (" + std::to_string(ncols) +
+                     " columns)");
 
   const auto nrows = static_cast<Eigen::Index>(lines.size() - first_data);
   t.rows.resize(nrows, static_cast<Eigen::Index>(ncols));
@@ -155,15 +158,16 @@ table read_csv(const std::string& path) {
     const std::vector<field> fs = li == 0 ? first : split_line(lines[li], sep, path, lineno);
     if (fs.size() != ncols)
       throw data_error(at(path, lineno, 1) + "row has " + std::to_string(fs.size()) + " column" +
-                       (fs.size() == 1 ? "" : "s") + ", expected " + std::to_string(ncols) +
-                       " (separator '" + sep + "')");
+                       (fs.size() == 1 ? "" : "s") + ", expected " + std::to_string(ncols) + " (separator '" +
+                       sep + "')");
     const auto r = static_cast<Eigen::Index>(li - first_data);
     for (std::size_t c = 0; c < ncols; ++c) {
       double v;
       if (!parse_number(fs[c].text, v))
-        throw data_error(at(path, lineno, fs[c].column) +
-                         (fs[c].text.empty() ? std::string("empty field") : "non-numeric field \"" + fs[c].text + "\"") +
-                         " in column '" + t.columns[c] + "'");
+        throw data_error(
+            at(path, lineno, fs[c].column) +
+            (fs[c].text.empty() ? std::string("empty field") : "non-numeric field \"" + fs[c].text + "\"") +
+            " in column '" + t.columns[c] + "'");
       if (!std::isfinite(v))
         throw data_error(at(path, lineno, fs[c].column) + "value \"" + fs[c].text + "\" in column '" +
                          t.columns[c] + "' is " + (std::isnan(v) ? "NaN" : "infinite") +
@@ -203,8 +207,8 @@ dataset split_target(const table& t, const std::string& target, const std::strin
   if (idx < 0)
     throw data_error(source + ": unknown target '" + target + "'; available columns: " + available());
   if (ncols < 2)
-    throw data_error(source + ": the data has only the target column '" + t.columns[static_cast<std::size_t>(idx)] +
-                     "'; at least one feature column is needed");
+    throw data_error(source + ": the data has only the target column '" +
+                     t.columns[static_cast<std::size_t>(idx)] + "'; at least one feature column is needed");
 
   dataset d;
   const Eigen::Index n = t.rows.rows();
@@ -232,9 +236,12 @@ double oscillating_function(const double* x, int d) {
   for (int j = 0; j < d; ++j) {
     const bool odd = (j % 2) == 0;  // position j+1 in the paper's 1-based indexing
     int power;
-    if (all_le_minus1) power = odd ? 1 : 2;
-    else if (all_le_1) power = 2;
-    else power = odd ? 2 : 1;
+    if (all_le_minus1)
+      power = odd ? 1 : 2;
+    else if (all_le_1)
+      power = 2;
+    else
+      power = odd ? 2 : 1;
     y *= power == 2 ? x[j] * x[j] : x[j];
   }
   return y;
@@ -316,8 +323,10 @@ mat minmax_scaler::transform(const_mat_ref data) const {
   for (Eigen::Index r = 0; r < data.rows(); ++r) {
     const double span = hi(r) - lo(r);
     // A constant feature carries no information; 0 keeps it finite.
-    if (span > 0) out.row(r) = (data.row(r).array() - lo(r)) / span;
-    else out.row(r).setZero();
+    if (span > 0)
+      out.row(r) = (data.row(r).array() - lo(r)) / span;
+    else
+      out.row(r).setZero();
   }
   return out;
 }

@@ -163,8 +163,8 @@ std::string errno_text() { return std::strerror(errno); }
 }  // namespace
 
 std::string encode_npy(const_mat_ref m) {
-  std::string dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + std::to_string(m.rows()) +
-                     ", " + std::to_string(m.cols()) + "), }";
+  std::string dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + std::to_string(m.rows()) + ", " +
+                     std::to_string(m.cols()) + "), }";
   // Version 1.0: magic (6) + version (2) + header length (2), then the dict padded
   // with spaces and ended by '\n' so the data starts on a 64-byte boundary.
   const std::size_t prefix = npy_magic_len + 2 + 2;
@@ -216,10 +216,14 @@ mat decode_npy(const std::string& bytes, const std::string& name) {
   const header_fields h = header_parser(header, name).parse();
 
   int item = 0;
-  if (h.descr == "<f8") item = 8;
-  else if (h.descr == "<f4") item = 4;
-  else if (h.descr == "<i8") item = 8;
-  else if (h.descr == "<i4") item = 4;
+  if (h.descr == "<f8")
+    item = 8;
+  else if (h.descr == "<f4")
+    item = 4;
+  else if (h.descr == "<i8")
+    item = 8;
+  else if (h.descr == "<i4")
+    item = 4;
   else
     fail(name, "unsupported dtype '" + h.descr + "' (supported: <f8, <f4, <i8, <i4)");
 
@@ -234,13 +238,16 @@ mat decode_npy(const std::string& bytes, const std::string& name) {
     fail(name, "array has " + std::to_string(h.shape.size()) + " dimensions; only 1-D and 2-D are supported");
   }
   const std::size_t avail = bytes.size() - header_start - header_len;
-  if (cols != 0 && static_cast<std::uint64_t>(rows) > avail / static_cast<std::uint64_t>(item) / static_cast<std::uint64_t>(cols))
-    fail(name, "truncated data: shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ") of " + h.descr +
-                   " needs more than the " + std::to_string(avail) + " bytes present");
-  const std::size_t need = static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) * static_cast<std::size_t>(item);
+  if (cols != 0 && static_cast<std::uint64_t>(rows) >
+                       avail / static_cast<std::uint64_t>(item) / static_cast<std::uint64_t>(cols))
+    fail(name, "truncated data: shape (" + std::to_string(rows) + ", " + std::to_string(cols) + ") of " +
+                   h.descr + " needs more than the " + std::to_string(avail) + " bytes present");
+  const std::size_t need =
+      static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols) * static_cast<std::size_t>(item);
   if (avail != need)
-    fail(name, (avail < need ? "truncated data: " : "unexpected trailing bytes: ") + std::string("expected ") +
-                   std::to_string(need) + " data bytes, found " + std::to_string(avail));
+    fail(name, (avail < need ? "truncated data: " : "unexpected trailing bytes: ") +
+                   std::string("expected ") + std::to_string(need) + " data bytes, found " +
+                   std::to_string(avail));
 
   mat m(rows, cols);
   const unsigned char* d = p + header_start + header_len;
@@ -265,8 +272,10 @@ mat decode_npy(const std::string& bytes, const std::string& name) {
       v = i;
     }
     // Element k is at (k / cols, k % cols) in C order, (k % rows, k / rows) in Fortran order.
-    if (h.fortran_order) m(k % rows, k / rows) = v;
-    else m(k / cols, k % cols) = v;
+    if (h.fortran_order)
+      m(k % rows, k / rows) = v;
+    else
+      m(k / cols, k % cols) = v;
   }
   return m;
 }

@@ -217,12 +217,15 @@ double prox_scalar(activation act, double t, double m, double mu, double rho) {
   const double curvature_floor = mu * (b.psi1 * b.psi1 + (b.psi0 + std::abs(t)) * b.psi2);
   if (rho > curvature_floor) return newton(m - r, m + r);  // strongly convex: unique root
   // Possibly non-convex: find every sign change of f' on a grid over the bracket,
-  // refine each and keep the lowest value.
-  constexpr int grid = 256;
+  // refine each and keep the lowest value. The grid step (at most 0.25) resolves
+  // the activations' own curvature scale (sin's local minima lie about pi
+  // apart), so a small rho, which widens the bracket, costs more points rather
+  // than missing minima.
+  const long grid = std::max(256L, static_cast<long>(std::ceil(2.0 * r / 0.25)));
   double best = m, best_f = std::numeric_limits<double>::infinity();
   double a = m - r, fa = df(a);
-  for (int k = 1; k <= grid; ++k) {
-    const double c = m - r + 2.0 * r * k / grid;
+  for (long k = 1; k <= grid; ++k) {
+    const double c = m - r + 2.0 * r * static_cast<double>(k) / static_cast<double>(grid);
     const double fc = df(c);
     if (fa <= 0 && fc >= 0) {
       const double u = newton(a, c);

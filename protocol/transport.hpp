@@ -16,6 +16,7 @@
 #include "protocol/message.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -33,6 +34,14 @@ struct timeout_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Traffic one endpoint has handled, for benchmarks and logs.
+struct transport_counters {
+  std::uint64_t messages_sent = 0;
+  std::uint64_t messages_received = 0;
+  std::uint64_t header_bytes_sent = 0;     // encoded headers (in process: encoded only to check the limit)
+  std::uint64_t payload_bytes_copied = 0;  // matrix bytes copied by send (in process: none)
+};
+
 class transport {
  public:
   virtual ~transport() = default;
@@ -42,6 +51,8 @@ class transport {
   virtual void send(const message& m) = 0;
   // Next message for this endpoint, or nullopt when none arrives within `wait`.
   virtual std::optional<message> receive(std::chrono::milliseconds wait) = 0;
+  // Totals since the endpoint was opened; a transport that keeps none returns zeros.
+  virtual transport_counters counters() const { return {}; }
 };
 
 }  // namespace radmm::protocol

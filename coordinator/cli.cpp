@@ -1,0 +1,380 @@
+#include "coordinator/cli.hpp"
+
+#include "coordinator/config.hpp"
+#include "coordinator/fs_util.hpp"
+#include "coordinator/inproc_run.hpp"
+#include "coordinator/model_io.hpp"
+#include "coordinator/process_run.hpp"
+#include "coordinator/training.hpp"
+#include "core/data.hpp"
+#include "core/npy.hpp"
+#include "core/activation.hpp"
+#include "protocol/transport.hpp"
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+namespace radmm::coordinator {
+
+core::hyper_params run_config::resolve_hyper(core::activation act, int width_used) const {
+  core::hyper_params hp = core::preset(preset, core::parse_algorithm(algorithm), act, layers, width_used);
+  hp.var = core::parse_variant(variant);
+  if (beta) hp.beta = *beta;
+  if (mu) hp.mu = *mu;
+  if (lambda) hp.lambda = *lambda;
+  if (tau) hp.tau = *tau;
+  if (nu) hp.nu = *nu;
+  if (ef_tau) hp.ef_tau = *ef_tau;
+  if (ef_nu) hp.ef_nu = *ef_nu;
+  if (kappa) hp.kappa = *kappa;
+  if (inner_tol) hp.inner_tol = *inner_tol;
+  if (inner_max_iter) hp.inner_max_iter = *inner_max_iter;
+  hp.validate();
+  return hp;
+}
+
+namespace {
+
+const char* top_usage =
+    "radmm: residual networks trained by ADMM (Xu, Li, Xing), one process per layer.\n"
+    "\n"
+    "usage:\n"
+    "  radmm train [flags]                      train a model (radmm train --help)\n"
+    "  radmm eval --model DIR --data FILE       mean squared error in the target's units\n"
+    "  radmm predict --model DIR --data FILE --out FILE\n"
+    "                                           one prediction per input row, as CSV\n"
+    "  radmm --version\n";
+
+struct prepared {
+  problem prob;
+  model_files model;  // everything but W and metrics
+};
+
+// radmm's default step-sizes (README "Defaults"). The linearised W update (10)
+// is a majorisation when tau_i >= mu psi_1^2 ||V_{i-1}||_2^2, and the V update
+// (12) when nu_i >= mu (1 + psi_1 ||W_{i+1}||_2)^2; both scale with the data,
+// so fixed numbers either crawl or diverge. The default takes the largest of
+// these bounds over the layers at the initial point (Frobenius norms bound the
+// spectral ones), scaled to the batch, and lets them expand by 1% per update.
+void default_step_sizes(run_config& cfg, const problem& p) {
+  const core::activation_bounds b = core::bounds_of(p.arch.act);
+  const double psi1 = b.psi1;
+  const double mu = cfg.mu ? *cfg.mu : p.hp.mu;
+  const std::vector<core::mat> V = core::forward_all(p.arch, p.W0, p.X_train);
+  const double n = static_cast<double>(p.X_train.cols());
+  const double batch = cfg.batch_size > 0 && static_cast<double>(cfg.batch_size) < n ? static_cast<double>(cfg.batch_size) : n;
+  double tau = 0, nu = 0;
+  for (int i = 1; i < p.arch.layers; ++i) {
+    tau = std::max(tau, mu * psi1 * psi1 * V[static_cast<std::size_t>(i - 1)].squaredNorm() * batch / n);
+    const double w = p.W0[static_cast<std::size_t>(i + 1)].norm();
+    nu = std::max(nu, mu * (1 + psi1 * w) * (1 + psi1 * w));
+  }
+  if (!cfg.tau) cfg.tau = tau;
+  if (!cfg.nu) cfg.nu = nu;
+  if (!cfg.ef_tau) cfg.ef_tau = 1.01;
+  if (!cfg.ef_nu) cfg.ef_nu = 1.01;
+}
+
+prepared prepare(run_config& cfg) {
+  core::dataset ds = cfg.data.empty()
+                         ? core::builtin_dataset(cfg.dataset, cfg.samples, cfg.features, cfg.seed)
+                         : core::split_target(core::read_csv(cfg.data), cfg.target, cfg.data);
+  const core::split_indices split = core::make_split(ds.X.cols(), cfg.test_fraction, cfg.seed);
+  core::mat X_train = core::take_columns(ds.X, split.train), Y_train = core::take_columns(ds.Y, split.train);
+  core::mat X_test = core::take_columns(ds.X, split.test), Y_test = core::take_columns(ds.Y, split.test);
+  prepared out;
+  model_files& m = out.model;
+  const bool scale = cfg.normalize == "minmax";
+  m.x_scaler = scale ? core::minmax_scaler::fit(X_train) : core::minmax_scaler::identity(X_train.rows());
+  m.y_scaler = scale ? core::minmax_scaler::fit(Y_train) : core::minmax_scaler::identity(Y_train.rows());
+  problem& p = out.prob;
+  p.X_train = m.x_scaler.transform(X_train);
+  p.X_test = m.x_scaler.transform(X_test);
+  p.Y_train = m.y_scaler.transform(Y_train);
+  p.Y_test = m.y_scaler.transform(Y_test);
+  if (cfg.bias) {
+    p.X_train = core::add_bias_row(p.X_train);
+    p.X_test = core::add_bias_row(p.X_test);
+  }
+  p.arch.layers = cfg.layers;
+  p.arch.input_dim = static_cast<int>(p.X_train.rows());
+  p.arch.width = cfg.width > 0 ? cfg.width : p.arch.input_dim;
+  p.arch.output_dim = static_cast<int>(p.Y_train.rows());
+  p.arch.act = core::parse_activation(cfg.activation);
+  try {
+    p.arch.validate();
+  } catch (const std::invalid_argument& e) {
+    throw config_error(e.what());
+  }
+  if (!cfg.init_from.empty()) {
+    p.W0 = read_weights_dir(cfg.init_from, p.arch);
+  } else {
+    p.W0 = core::kaiming_normal(p.arch, cfg.seed);
+    // Residual branches start small so deep ReLU stacks do not blow up: with
+    // plain Kaiming the forward pass grows like (1 + c)^N.
+    if (cfg.init == "residual")
+      for (int i = 1; i < p.arch.layers; ++i) p.W0[static_cast<std::size_t>(i)] /= std::sqrt(static_cast<double>(p.arch.layers - 1));
+  }
+  try {
+    if (cfg.preset == "default") {
+      p.hp = cfg.resolve_hyper(p.arch.act, p.arch.width);
+      default_step_sizes(cfg, p);
+    }
+    p.hp = cfg.resolve_hyper(p.arch.act, p.arch.width);
+  } catch (const std::invalid_argument& e) {
+    throw config_error(e.what());
+  }
+  m.arch = p.arch;
+  m.bias = cfg.bias;
+  m.feature_names = ds.feature_names;
+  m.target_names = ds.target_names;
+  return out;
+}
+
+std::string fmt(double x, const char* spec = "%.6g") {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, spec, x);
+  return buf;
+}
+
+// Live progress on a terminal, periodic plain lines otherwise.
+class progress {
+ public:
+  progress(long total, bool quiet) : total_(total), quiet_(quiet), tty_(isatty(STDERR_FILENO) != 0) {}
+  void operator()(const core::iteration_metrics& m) {
+    if (quiet_) return;
+    const double rate = m.seconds > 0 ? static_cast<double>(m.iteration) / m.seconds : 0.0;
+    const double eta = rate > 0 ? static_cast<double>(total_ - m.iteration) / rate : 0.0;
+    std::string line = "iter " + std::to_string(m.iteration) + "/" + std::to_string(total_) + "  J " + fmt(m.J) +
+                       "  L " + fmt(m.L) + "  train " + fmt(m.mse_train) +
+                       (std::isnan(m.mse_test) ? std::string() : "  test " + fmt(m.mse_test)) + "  " +
+                       fmt(rate, "%.1f") + " it/s  eta " + fmt(eta, "%.0f") + "s";
+    if (tty_) {
+      std::cerr << "\r\033[K" << line << std::flush;
+      if (m.iteration == total_) std::cerr << "\n";
+    } else {
+      const long every = std::max(1L, total_ / 10);
+      if (m.iteration == 0 || m.iteration == total_ || m.iteration / every != last_ / every) std::cerr << line << "\n";
+    }
+    last_ = m.iteration;
+  }
+
+ private:
+  long total_;
+  bool quiet_;
+  bool tty_;
+  long last_ = -1;
+};
+
+std::string metrics_json(const core::iteration_metrics& m, double test_mse_units) {
+  auto num = [](double x) { return std::isfinite(x) ? fmt(x, "%.17g") : std::string("null"); };
+  return "{\"iteration\": " + std::to_string(m.iteration) + ", \"J\": " + num(m.J) + ", \"L\": " + num(m.L) +
+         ", \"res_N\": " + num(m.res_N) + ", \"mse_train\": " + num(m.mse_train) + ", \"mse_test\": " +
+         num(m.mse_test) + ", \"mse_test_target_units\": " + num(test_mse_units) + "}";
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") {
+      std::cout << train_usage();
+      return 0;
+    }
+  run_config cfg = parse_train_args(args);
+  validate(cfg);
+  check_output_dir(cfg.out, cfg.force);
+  prepared prep = prepare(cfg);  // resolves data-dependent defaults into cfg
+  problem& p = prep.prob;
+  for (const std::string& w : p.hp.warnings(p.arch.act)) std::cerr << "radmm: warning: " << w << "\n";
+  schedule s;
+  s.iterations = cfg.iterations;
+  s.batch_size = cfg.batch_size;
+  s.updates_per_batch = cfg.updates_per_batch;
+  s.seed = cfg.seed;
+  s.metrics_every = cfg.metrics_every;
+  s.sync_every = cfg.sync_every;
+  Eigen::setNbThreads(cfg.threads);
+  if (!cfg.quiet)
+    std::cerr << "radmm: " << core::to_string(p.hp.algo) << " " << core::to_string(p.hp.var) << ", N = " << p.arch.layers
+              << ", width " << p.arch.width << ", " << core::to_string(p.arch.act) << ", " << p.X_train.cols()
+              << " train / " << p.X_test.cols() << " test samples, parallel " << to_string(cfg.parallel) << "\n";
+  progress show(cfg.iterations, cfg.quiet);
+  metrics_callback cb = [&](const core::iteration_metrics& m) {
+    if (!std::isfinite(m.L))
+      throw std::runtime_error("the run diverged at iteration " + std::to_string(m.iteration) +
+                               " (augmented Lagrangian is " + fmt(m.L) + "); try larger --tau/--nu or a smaller --beta");
+    show(m);
+  };
+  run_result r;
+  switch (cfg.parallel) {
+    case parallel_mode::none: r = train_serial(p, s, cb); break;
+    case parallel_mode::inproc: r = train_inproc(p, s, cb); break;
+    case parallel_mode::shm: r = train_processes(p, s, cb); break;
+    case parallel_mode::tcp: throw config_error("--parallel tcp is not available in this build yet");
+  }
+  // Test MSE in the target's own units (the saved scaling undone).
+  double test_units = std::nan("");
+  if (p.X_test.cols() > 0) {
+    const core::mat pred = prep.model.y_scaler.inverse(core::predict(p.arch, r.W, p.X_test));
+    const core::mat truth = prep.model.y_scaler.inverse(p.Y_test);
+    test_units = (pred - truth).squaredNorm() / static_cast<double>(truth.cols());
+  }
+  model_files& m = prep.model;
+  m.W = r.W;
+  m.config_text = to_config_text(cfg);
+  m.metrics_json = r.metrics.empty() ? "" : metrics_json(r.metrics.back(), test_units);
+  std::string csv = core::metrics_csv_header() + "\n";
+  for (const auto& row : r.metrics) csv += core::metrics_csv_row(row) + "\n";
+  write_model_dir(cfg.out, m, {{"metrics.csv", csv}, {"config.txt", m.config_text}}, cfg.force);
+  if (!cfg.quiet) {
+    const auto& last = r.metrics.back();
+    std::cerr << "radmm: done in " << fmt(r.seconds, "%.2f") << " s; train MSE " << fmt(last.mse_train)
+              << (p.X_test.cols() > 0 ? ", test MSE " + fmt(last.mse_test) + " (" + fmt(test_units) + " in target units)"
+                                      : std::string())
+              << "; model written to " << cfg.out << "\n";
+  }
+  return 0;
+}
+
+struct model_args {
+  std::string model, data, out;
+};
+
+model_args parse_model_args(const std::vector<std::string>& args, bool want_out, const char* cmd) {
+  model_args a;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string& f = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw config_error(f + " needs a value");
+      return args[++i];
+    };
+    if (f == "--model") a.model = value();
+    else if (f == "--data") a.data = value();
+    else if (f == "--out" && want_out) a.out = value();
+    else throw config_error(std::string("radmm ") + cmd + ": unknown flag " + f);
+  }
+  if (a.model.empty()) throw config_error(std::string("radmm ") + cmd + ": --model DIR is required");
+  if (a.data.empty()) throw config_error(std::string("radmm ") + cmd + ": --data FILE is required");
+  if (want_out && a.out.empty()) throw config_error("radmm predict: --out FILE is required");
+  return a;
+}
+
+// Features of `t` in the model's order (by header name when the file has the
+// model's feature names, else by position); targets when present.
+void model_inputs(const model_files& m, const core::table& t, const std::string& path, core::mat& X, core::mat* Y) {
+  const std::size_t nf = m.feature_names.size();
+  std::vector<long> fcols, tcols;
+  for (const auto& name : m.feature_names) {
+    long found = -1;
+    for (std::size_t c = 0; c < t.columns.size(); ++c)
+      if (t.columns[c] == name) found = static_cast<long>(c);
+    fcols.push_back(found);
+  }
+  for (const auto& name : m.target_names) {
+    long found = -1;
+    for (std::size_t c = 0; c < t.columns.size(); ++c)
+      if (t.columns[c] == name) found = static_cast<long>(c);
+    tcols.push_back(found);
+  }
+  const bool by_name = std::all_of(fcols.begin(), fcols.end(), [](long c) { return c >= 0; });
+  if (!by_name) {
+    // Positional: the features first, then (optionally) the targets.
+    if (t.columns.size() != nf && t.columns.size() != nf + m.target_names.size())
+      throw core::data_error(path + ": has " + std::to_string(t.columns.size()) + " columns; the model needs " +
+                             std::to_string(nf) + " features (optionally followed by " +
+                             std::to_string(m.target_names.size()) + " target column(s))");
+    for (std::size_t c = 0; c < nf; ++c) fcols[c] = static_cast<long>(c);
+    for (std::size_t c = 0; c < tcols.size(); ++c)
+      tcols[c] = t.columns.size() > nf ? static_cast<long>(nf + c) : -1;
+  }
+  X.resize(static_cast<Eigen::Index>(nf), t.rows.rows());
+  for (std::size_t c = 0; c < nf; ++c) X.row(static_cast<Eigen::Index>(c)) = t.rows.col(fcols[c]).transpose();
+  if (Y) {
+    if (std::any_of(tcols.begin(), tcols.end(), [](long c) { return c < 0; }))
+      throw core::data_error(path + ": has no target column '" + m.target_names[0] + "' to evaluate against");
+    Y->resize(static_cast<Eigen::Index>(tcols.size()), t.rows.rows());
+    for (std::size_t c = 0; c < tcols.size(); ++c) Y->row(static_cast<Eigen::Index>(c)) = t.rows.col(tcols[c]).transpose();
+  }
+}
+
+core::mat model_predict(const model_files& m, const core::mat& X_raw) {
+  core::mat X = m.x_scaler.transform(X_raw);
+  if (m.bias) X = core::add_bias_row(X);
+  return m.y_scaler.inverse(core::predict(m.arch, m.W, X));
+}
+
+int cmd_eval(const std::vector<std::string>& args) {
+  const model_args a = parse_model_args(args, false, "eval");
+  const model_files m = read_model_dir(a.model);
+  core::mat X, Y;
+  model_inputs(m, core::read_csv(a.data), a.data, X, &Y);
+  const core::mat pred = model_predict(m, X);
+  const double mse = (pred - Y).squaredNorm() / static_cast<double>(Y.cols());
+  std::cout << "mse " << fmt(mse, "%.10g") << "\nrows " << Y.cols() << "\n";
+  return 0;
+}
+
+int cmd_predict(const std::vector<std::string>& args) {
+  const model_args a = parse_model_args(args, true, "predict");
+  const model_files m = read_model_dir(a.model);
+  core::mat X;
+  model_inputs(m, core::read_csv(a.data), a.data, X, nullptr);
+  const core::mat pred = model_predict(m, X);
+  std::ostringstream os;
+  for (std::size_t c = 0; c < m.target_names.size(); ++c) os << (c ? "," : "") << m.target_names[c];
+  os << "\n";
+  for (Eigen::Index j = 0; j < pred.cols(); ++j) {
+    for (Eigen::Index r = 0; r < pred.rows(); ++r) os << (r ? "," : "") << fmt(pred(r, j), "%.17g");
+    os << "\n";
+  }
+  write_file_atomic(a.out, os.str());
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << top_usage;
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::cout << "radmm " << RADMM_VERSION << "\n";
+    return 0;
+  }
+  const std::string cmd = args[0];
+  args.erase(args.begin());
+  try {
+    if (cmd == "train") return cmd_train(args);
+    if (cmd == "eval") return cmd_eval(args);
+    if (cmd == "predict") return cmd_predict(args);
+    std::cerr << "radmm: unknown command '" << cmd << "'\n" << top_usage;
+    return 2;
+  } catch (const config_error& e) {
+    std::cerr << "radmm: " << e.what() << "\n";
+    return 2;
+  } catch (const core::data_error& e) {
+    std::cerr << "radmm: " << e.what() << "\n";
+    return 2;
+  } catch (const model_error& e) {
+    std::cerr << "radmm: " << e.what() << "\n";
+    return 2;
+  } catch (const process_error& e) {
+    std::cerr << "radmm: parallel run failed: " << e.what() << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "radmm: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace radmm::coordinator
