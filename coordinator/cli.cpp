@@ -190,6 +190,8 @@ int cmd_train(const std::vector<std::string>& args) {
     }
   run_config cfg = parse_train_args(args);
   validate(cfg);
+  if (!cfg.trace.empty() || cfg.trace_payloads)
+    throw config_error("--trace: protocol trace recording is not in this build yet");
   check_output_dir(cfg.out, cfg.force);
   prepared prep = prepare(cfg);  // resolves data-dependent defaults into cfg
   problem& p = prep.prob;
