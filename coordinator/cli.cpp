@@ -235,7 +235,28 @@ int cmd_train(const std::vector<std::string>& args) {
   m.metrics_json = r.metrics.empty() ? "" : metrics_json(r.metrics.back(), test_units);
   std::string csv = core::metrics_csv_header() + "\n";
   for (const auto& row : r.metrics) csv += core::metrics_csv_row(row) + "\n";
-  write_model_dir(cfg.out, m, {{"metrics.csv", csv}, {"config.txt", m.config_text}}, cfg.force);
+  std::vector<std::pair<std::string, std::string>> extra = {{"metrics.csv", csv}, {"config.txt", m.config_text}};
+  if (!r.workers.empty()) {
+    // Per worker: where the time went, and memory against the block's own bytes (Section VI-C).
+    std::string w = "layer,compute_s,wait_s,send_s,messages_in,messages_out,block_bytes,peak_rss_kb\n";
+    for (std::size_t i = 1; i < r.workers.size(); ++i) {
+      const worker_report& x = r.workers[i];
+      w += std::to_string(i) + "," + fmt(x.compute_s, "%.6f") + "," + fmt(x.wait_s, "%.6f") + "," +
+           fmt(x.send_s, "%.6f") + "," + std::to_string(x.messages_in) + "," + std::to_string(x.messages_out) +
+           "," + std::to_string(x.block_bytes) + "," + std::to_string(x.peak_rss_kb) + "\n";
+    }
+    extra.emplace_back("workers.csv", w);
+    if (!cfg.quiet) {
+      std::cerr << "radmm: per layer (compute / wait / send seconds, block MiB, peak RSS MiB):\n";
+      for (std::size_t i = 1; i < r.workers.size(); ++i) {
+        const worker_report& x = r.workers[i];
+        std::cerr << "  layer " << i << ": " << fmt(x.compute_s, "%.3f") << " / " << fmt(x.wait_s, "%.3f") << " / "
+                  << fmt(x.send_s, "%.3f") << ", " << fmt(static_cast<double>(x.block_bytes) / 1048576.0, "%.2f")
+                  << " MiB, " << fmt(static_cast<double>(x.peak_rss_kb) / 1024.0, "%.1f") << " MiB\n";
+      }
+    }
+  }
+  write_model_dir(cfg.out, m, extra, cfg.force);
   if (!cfg.quiet) {
     const auto& last = r.metrics.back();
     std::cerr << "radmm: done in " << fmt(r.seconds, "%.2f") << " s; train MSE " << fmt(last.mse_train)

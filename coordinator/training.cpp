@@ -1,6 +1,7 @@
 #include "coordinator/training.hpp"
 
 #include "core/serial.hpp"
+#include "worker/driver.hpp"
 #include "worker/layer_setup.hpp"
 
 #include <algorithm>
@@ -296,7 +297,19 @@ run_result train_parallel(const problem& p, const schedule& s, pr::transport& co
     quit.receiver = i;
     link.send(std::move(quit));
   }
-  link.gather(pr::msg_type::bye, "workers to quit");
+  const std::vector<pr::message> byes = link.gather(pr::msg_type::bye, "workers to quit");
+  r.workers.assign(static_cast<std::size_t>(N) + 1, worker_report{});
+  for (int i = 1; i <= N; ++i) {
+    const worker::driver_stats st = worker::driver_stats::from_text(byes[static_cast<std::size_t>(i)].text);
+    worker_report& w = r.workers[static_cast<std::size_t>(i)];
+    w.compute_s = static_cast<double>(st.compute_ns) * 1e-9;
+    w.wait_s = static_cast<double>(st.wait_ns) * 1e-9;
+    w.send_s = static_cast<double>(st.send_ns) * 1e-9;
+    w.messages_in = static_cast<long>(st.messages_in);
+    w.messages_out = static_cast<long>(st.messages_out);
+    w.block_bytes = st.block_bytes;
+    w.peak_rss_kb = st.peak_rss_kb;
+  }
   r.updates = updates;
   r.seconds = seconds_since(t0);
   return r;

@@ -46,9 +46,18 @@ struct schedule {
 // Called with each metrics row as soon as it is known; may throw to stop a run.
 using metrics_callback = std::function<void(const core::iteration_metrics&)>;
 
+// What each worker of a parallel run reported in its BYE (index 1..N).
+struct worker_report {
+  double compute_s = 0, wait_s = 0, send_s = 0;
+  long messages_in = 0, messages_out = 0;
+  std::size_t block_bytes = 0;
+  long peak_rss_kb = 0;
+};
+
 struct run_result {
   core::weight_set W;
   std::vector<core::iteration_metrics> metrics;
+  std::vector<worker_report> workers;  // parallel runs only
   long updates = 0;
   double seconds = 0;
 };

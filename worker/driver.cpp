@@ -1,9 +1,42 @@
 #include "worker/driver.hpp"
 
+#include <sys/resource.h>
+
+#include <sstream>
+
 namespace radmm::worker {
 
-void run_machine(protocol::transport& t, layer_machine& machine, const driver_options& opt) {
+std::string driver_stats::to_text() const {
+  std::ostringstream os;
+  os << "compute_ns=" << compute_ns << " wait_ns=" << wait_ns << " send_ns=" << send_ns
+     << " messages_in=" << messages_in << " messages_out=" << messages_out << " block_bytes=" << block_bytes
+     << " peak_rss_kb=" << peak_rss_kb;
+  return os.str();
+}
+
+driver_stats driver_stats::from_text(const std::string& text) {
+  driver_stats s;
+  std::istringstream is(text);
+  for (std::string field; is >> field;) {
+    const auto eq = field.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = field.substr(0, eq);
+    const long long v = std::strtoll(field.c_str() + eq + 1, nullptr, 10);
+    if (key == "compute_ns") s.compute_ns = v;
+    else if (key == "wait_ns") s.wait_ns = v;
+    else if (key == "send_ns") s.send_ns = v;
+    else if (key == "messages_in") s.messages_in = v;
+    else if (key == "messages_out") s.messages_out = v;
+    else if (key == "block_bytes") s.block_bytes = static_cast<std::size_t>(v);
+    else if (key == "peak_rss_kb") s.peak_rss_kb = static_cast<long>(v);
+  }
+  return s;
+}
+
+driver_stats run_machine(protocol::transport& t, layer_machine& machine, const driver_options& opt) {
   using clock = std::chrono::steady_clock;
+  auto ns = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); };
+  driver_stats stats;
   auto report = [&](const std::string& what) {
     try {
       protocol::message err;
@@ -25,22 +58,41 @@ void run_machine(protocol::transport& t, layer_machine& machine, const driver_op
     t.send(hello);
     auto last_message = clock::now();
     while (!machine.finished()) {
+      const auto t0 = clock::now();
       std::optional<protocol::message> m = t.receive(opt.poll);
+      const auto t1 = clock::now();
+      stats.wait_ns += ns(t1 - t0);
       if (!m) {
         if (opt.still_wanted && !opt.still_wanted())
           throw protocol::io_error("layer " + std::to_string(machine.self()) + ": the coordinator is gone");
-        if (clock::now() - last_message > opt.idle_limit)
+        if (t1 - last_message > opt.idle_limit)
           throw protocol::timeout_error("layer " + std::to_string(machine.self()) + ": no message for " +
                                         std::to_string(opt.idle_limit.count()) + " ms");
         continue;
       }
-      last_message = clock::now();
-      for (const protocol::message& out : machine.handle(*m)) t.send(out);
+      last_message = t1;
+      ++stats.messages_in;
+      std::vector<protocol::message> out = machine.handle(*m);
+      const auto t2 = clock::now();
+      stats.compute_ns += ns(t2 - t1);
+      for (protocol::message& o : out) {
+        if (o.type == protocol::msg_type::bye) {
+          // The last word: where this worker's time and memory went.
+          stats.block_bytes = machine.block_bytes();
+          rusage ru{};
+          if (getrusage(RUSAGE_SELF, &ru) == 0) stats.peak_rss_kb = ru.ru_maxrss;
+          o.text = stats.to_text();
+        }
+        t.send(o);
+        ++stats.messages_out;
+      }
+      stats.send_ns += ns(clock::now() - t2);
     }
   } catch (const std::exception& e) {
     report(e.what());
     throw;
   }
+  return stats;
 }
 
 }  // namespace radmm::worker
