@@ -214,7 +214,7 @@ const std::vector<setting>& settings() {
     t.push_back(integer("layers", &run_config::layers, "N",
                         "number of layers N (N - 1 residual blocks and a linear output), >= 2"));
     t.push_back(
-        integer("width", &run_config::width, "N", "hidden width d (>= input width); 0: the input width"));
+        integer("width", &run_config::width, "N", "hidden width d (>= input width); 0: max(input width, 32), see README Defaults"));
     t.push_back(
         text("activation", &run_config::activation, "NAME", "relu | leaky_relu | sigmoid | tanh | sin"));
     t.push_back({"seed", "seed of the split, the initial weights and the built-in data", false,
@@ -231,6 +231,15 @@ const std::vector<setting>& settings() {
                      "2s (two-splitting, Algorithm 1) | 3s (three-splitting, Algorithm 2)"));
     t.push_back(text("variant", &run_config::variant, "NAME",
                      "linearized (proximal-linearized updates) | proximal (inner solver)"));
+    t.push_back({"refit-output", "after training, set W_N to the exact ridge fit of Y on the plain forward features: on | off", false,
+                 [](run_config& c, const std::string& v, const std::string& s) { c.refit_output = parse_bool(v, s); },
+                 [](const run_config& c) { return std::optional<std::string>(c.refit_output ? "on" : "off"); },
+                 "on|off"});
+    t.push_back(text("optimizer", &run_config::optimizer, "NAME",
+                     "admm (RADMM, --algorithm) | sgd | sgdm | adam (backprop baselines on the same model)"));
+    t.push_back(opt_real("lr", &run_config::lr, "X", "backprop learning rate, > 0"));
+    t.push_back(opt_real("weight-decay", &run_config::weight_decay, "X", "backprop weight decay (L2, PyTorch-style), >= 0"));
+    t.push_back(opt_real("momentum", &run_config::momentum, "X", "sgdm momentum, in [0, 1)"));
     t.push_back(text("preset", &run_config::preset, "NAME",
                      "hyper-parameter preset for unset values: default | paper | oscillating"));
     t.push_back(
@@ -510,10 +519,12 @@ void validate(const run_config& c) {
           "--test-fraction must be in [0, 1)" + got(c.test_fraction));
   require(c.normalize == "minmax" || c.normalize == "none",
           "--normalize must be minmax or none (got '" + c.normalize + "')");
+  require(c.optimizer == "admm" || c.optimizer == "sgd" || c.optimizer == "sgdm" || c.optimizer == "adam",
+          "--optimizer must be admm, sgd, sgdm or adam (got '" + c.optimizer + "')");
   require(c.init == "residual" || c.init == "kaiming",
           "--init must be residual or kaiming (got '" + c.init + "')");
   require(c.layers >= 2, "--layers must be at least 2" + got(c.layers));
-  require(c.width >= 0, "--width must be at least 0 (0: the input width)" + got(c.width));
+  require(c.width >= 0, "--width must be at least 0 (0: max(input width, 32))" + got(c.width));
   try {
     core::parse_activation(c.activation);
   } catch (const std::invalid_argument& e) {

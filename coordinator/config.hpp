@@ -43,6 +43,9 @@ struct run_config {
   // optimisation
   std::string algorithm = "2s";  // 2s | 3s
   std::string variant = "linearized";
+  bool refit_output = true;        // exact ridge refit of W_N on the forward features (README "Defaults")
+  std::string optimizer = "admm";  // admm | sgd | sgdm | adam
+  std::optional<double> lr, weight_decay, momentum;  // backprop; unset: Appendix IX-C preset
   std::string preset = "default";
   int iterations = 100;
   std::int64_t batch_size = 0;   // 0: full batch

@@ -1,6 +1,7 @@
 #include "coordinator/training.hpp"
 
 #include "core/serial.hpp"
+#include "core/updates.hpp"
 #include "worker/driver.hpp"
 #include "worker/layer_setup.hpp"
 
@@ -132,6 +133,62 @@ run_result train_serial(const problem& p, const schedule& s, const metrics_callb
   }
   r.W = engine.weights();
   r.updates = engine.state().iteration;
+  r.seconds = seconds_since(t0);
+  return r;
+}
+
+run_result train_backprop(const problem& p, const schedule& s, const core::bp_params& bp,
+                          const metrics_callback& on_metrics, std::vector<std::vector<double>>* grad_norms) {
+  const auto t0 = clock_type::now();
+  const plan pl = make_plan(s, p.X_train.cols(), false);
+  core::weight_set W = p.W0;
+  core::bp_trainer trainer(p.arch, bp);
+  run_result r;
+  long updates = 0;
+  std::vector<double> last_norms;
+  auto emit = [&]() {
+    std::vector<core::layer_terms> terms(static_cast<std::size_t>(p.arch.layers) + 1);
+    for (int i = 1; i <= p.arch.layers; ++i) terms[static_cast<std::size_t>(i)].weight_sq = core::sq_norm(W[static_cast<std::size_t>(i)]);
+    add_forward(p, W, terms);
+    core::iteration_metrics m = core::assemble_metrics(terms, p.hp.algo, p.hp.lambda, p.hp.mu, p.hp.beta,
+                                                       p.X_train.cols(), p.X_test.cols());
+    m.iteration = updates / pl.batches_per_epoch;
+    m.J_admm = m.res_N = m.res_U = m.res_pen = std::nan("");
+    m.L = m.J;
+    m.tau1 = bp.lr;
+    m.nu1 = std::nan("");
+    m.seconds = seconds_since(t0);
+    r.metrics.push_back(m);
+    if (grad_norms) {
+      std::vector<double> row{static_cast<double>(m.iteration)};
+      row.insert(row.end(), last_norms.begin() + (last_norms.empty() ? 0 : 1), last_norms.end());
+      grad_norms->push_back(std::move(row));
+    }
+    if (on_metrics) on_metrics(m);
+  };
+  for (const step_plan& st : pl.steps) {
+    core::mat Xb, Yb;
+    const bool all = st.columns.empty();
+    if (!all) {
+      Xb = core::take_columns(p.X_train, st.columns);
+      Yb = core::take_columns(p.Y_train, st.columns);
+    }
+    const core::mat& X = all ? p.X_train : Xb;
+    const core::mat& Y = all ? p.Y_train : Yb;
+    if (st.initial_metrics) emit();
+    const double scale = core::mse_loss_scale(Y.rows(), Y.cols());
+    for (long j = 0; j < st.updates; ++j) {
+      const core::bp_gradient g = core::backprop_gradient(p.arch, W, X, Y, scale);
+      trainer.step(W, g.grad);
+      last_norms = trainer.last_grad_norms();
+      ++updates;
+      const bool record = (pl.metrics_every > 0 && updates % pl.metrics_every == 0) ||
+                          (j + 1 == st.updates && st.metrics_at_end);
+      if (record) emit();
+    }
+  }
+  r.W = W;
+  r.updates = updates;
   r.seconds = seconds_since(t0);
   return r;
 }

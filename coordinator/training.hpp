@@ -12,6 +12,7 @@
 // weights (README "Mini-batches"); step-sizes keep expanding per update.
 // Metrics are recorded at the end of each epoch; an iteration is updates
 // divided by batches (the paper's footnote 3).
+#include "core/backprop.hpp"
 #include "core/data.hpp"
 #include "core/hyper.hpp"
 #include "core/metrics.hpp"
@@ -63,6 +64,14 @@ struct run_result {
 };
 
 run_result train_serial(const problem& p, const schedule& s, const metrics_callback& on_metrics);
+
+// Backprop baselines on the same model, data, initialisation and schedule:
+// one optimizer step per update (full batch: per iteration; mini-batches: per
+// batch and update), the loss being nn.MSELoss's mean (core::mse_loss_scale).
+// Metrics rows carry J and the MSEs (L = J; residuals NaN); per-layer gradient
+// norms at each recorded point go to `grad_norms` (row: iteration, norms 1..N).
+run_result train_backprop(const problem& p, const schedule& s, const core::bp_params& bp,
+                          const metrics_callback& on_metrics, std::vector<std::vector<double>>* grad_norms);
 
 // Drives a parallel run from the coordinator's endpoint: INIT, STEPs, SYNCs,
 // QUIT. `health_check` runs whenever no message came within a poll interval
