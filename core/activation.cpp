@@ -101,37 +101,50 @@ activation_bounds bounds_of(activation a) {
   return {inf, inf, inf};
 }
 
+// The matrix forms are Eigen array expressions, so relu and sigmoid (exp)
+// vectorise; sigmoid keeps its overflow-free form: with e = exp(-|x|),
+// 1 / (1 + e) for x >= 0 and e / (1 + e) otherwise.
 mat apply(activation a, const_mat_ref z) {
   mat out(z.rows(), z.cols());
-  const Eigen::Index n = z.size();
-  const double* in = z.data();
-  double* o = out.data();
-  if (z.outerStride() == z.rows()) {
-    for (Eigen::Index k = 0; k < n; ++k) o[k] = act_value(a, in[k]);
-  } else {
-    for (Eigen::Index j = 0; j < z.cols(); ++j)
-      for (Eigen::Index i = 0; i < z.rows(); ++i) out(i, j) = act_value(a, z(i, j));
+  const auto x = z.array();
+  switch (a) {
+    case activation::relu: out.array() = x.max(0.0); break;
+    case activation::leaky_relu: out.array() = (x > 0).select(x, leaky_relu_slope * x); break;
+    case activation::sigmoid: {
+      const Eigen::ArrayXXd e = (-x.abs()).exp();
+      out.array() = (x >= 0).select(1.0 / (1.0 + e), e / (1.0 + e));
+      break;
+    }
+    case activation::tanh: out.array() = x.tanh(); break;
+    case activation::sin: out.array() = x.sin(); break;
   }
   return out;
 }
 
 mat derivative(activation a, const_mat_ref z) {
   mat out(z.rows(), z.cols());
-  for (Eigen::Index j = 0; j < z.cols(); ++j)
-    for (Eigen::Index i = 0; i < z.rows(); ++i) out(i, j) = act_derivative(a, z(i, j));
+  const auto x = z.array();
+  switch (a) {
+    case activation::relu: out.array() = (x > 0).select(Eigen::ArrayXXd::Ones(z.rows(), z.cols()), 0.0); break;
+    case activation::leaky_relu:
+      out.array() = (x > 0).select(Eigen::ArrayXXd::Ones(z.rows(), z.cols()), leaky_relu_slope);
+      break;
+    case activation::sigmoid: {
+      const Eigen::ArrayXXd e = (-x.abs()).exp();
+      // s (1 - s) = e / (1 + e)^2 on both sides.
+      out.array() = e / ((1.0 + e) * (1.0 + e));
+      break;
+    }
+    case activation::tanh: {
+      const Eigen::ArrayXXd t = x.tanh();
+      out.array() = 1.0 - t * t;
+      break;
+    }
+    case activation::sin: out.array() = x.cos(); break;
+  }
   return out;
 }
 
-void apply_inplace(activation a, mat& z) {
-  double* p = z.data();
-  const Eigen::Index n = z.size();
-  switch (a) {
-    case activation::relu:
-      for (Eigen::Index k = 0; k < n; ++k) p[k] = p[k] > 0 ? p[k] : 0.0;
-      break;
-    default:
-      for (Eigen::Index k = 0; k < n; ++k) p[k] = act_value(a, p[k]);
-  }
-}
+void apply_inplace(activation a, mat& z) { z = apply(a, z); }
 
 }  // namespace radmm::core

@@ -14,9 +14,8 @@ namespace {
 
 // sigma'(Z) (.) R, entry by entry, without materialising sigma'(Z).
 mat times_derivative(activation act, const_mat_ref R, const_mat_ref Z) {
-  mat out(R.rows(), R.cols());
-  for (Eigen::Index j = 0; j < R.cols(); ++j)
-    for (Eigen::Index i = 0; i < R.rows(); ++i) out(i, j) = R(i, j) * act_derivative(act, Z(i, j));
+  mat out = derivative(act, Z);
+  out.array() *= R.array();
   return out;
 }
 

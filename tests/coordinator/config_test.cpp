@@ -253,7 +253,7 @@ TEST_CASE("validate names the flag of every out-of-range setting") {
   CHECK(args_error({"--batch-size", "-1"}) == "--batch-size must be at least 0 (0: full batch) (got -1)");
   CHECK(args_error({"--updates-per-batch", "0"}) == "--updates-per-batch must be at least 1 (got 0)");
   CHECK(args_error({"--threads", "0"}) == "--threads must be at least 1 (got 0)");
-  CHECK(args_error({"--width", "-3"}) == "--width must be at least 0 (0: the input width) (got -3)");
+  CHECK(args_error({"--width", "-3"}) == "--width must be at least 0 (0: max(input width, 32)) (got -3)");
   CHECK(args_error({"--sync-every", "0"}) == "--sync-every must be at least 1 (got 0)");
   CHECK(args_error({"--metrics-every", "0"}) == "--metrics-every must be at least 1 (got 0)");
   CHECK(args_error({"--init", "xavier"}) == "--init must be residual or kaiming (got 'xavier')");
