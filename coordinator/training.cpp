@@ -195,6 +195,24 @@ run_result train_backprop(const problem& p, const schedule& s, const core::bp_pa
 
 namespace {
 
+// Rebuilds the core::divergence_error a worker reported ("diverged: V_3 holds
+// NaN or Inf after iteration 17").
+core::divergence_error diverged_in_worker(const std::string& text) {
+  const std::string body = text.substr(std::string("diverged: ").size());
+  const auto us = body.find('_');
+  const auto sp = body.find(' ');
+  const auto last = body.rfind(' ');
+  std::string block = us == std::string::npos ? "?" : body.substr(0, us);
+  int layer = 0;
+  long iteration = 0;
+  try {
+    layer = std::stoi(body.substr(us + 1, sp - us - 1));
+    iteration = std::stol(body.substr(last + 1));
+  } catch (...) {
+  }
+  return core::divergence_error(block, layer, iteration);
+}
+
 // Coordinator side of the protocol: waits for messages with a deadline,
 // turning ERROR messages and dead workers into exceptions.
 class coordinator_link {
@@ -213,8 +231,12 @@ class coordinator_link {
                                   std::to_string(opt_.deadline.count()) + " ms while waiting for " + what);
         continue;
       }
-      if (m->type == pr::msg_type::error)
+      if (m->type == pr::msg_type::error) {
+        // A worker's divergence is the run's divergence, not a protocol fault.
+        const std::string prefix = "diverged: ";
+        if (m->text.rfind(prefix, 0) == 0) throw diverged_in_worker(m->text);
         throw pr::protocol_error("layer " + std::to_string(m->sender) + " failed: " + m->text);
+      }
       if (m->type != type)
         throw pr::protocol_error("expected " + std::string(pr::to_string(type)) + " while waiting for " + what +
                                  ", got " + pr::to_string(m->type) + " from node " + std::to_string(m->sender));

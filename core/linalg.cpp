@@ -2,22 +2,22 @@
 
 #include <Eigen/Cholesky>
 
-#include <stdexcept>
+#include <limits>
 
 namespace radmm::core {
 namespace {
 
 // Solves G X = R for symmetric positive (semi)definite G given by its lower
 // triangle. LLT first; a semidefinite G (lambda = 0 with rank-deficient data)
-// falls back to LDLT, which still returns a least-change solution.
+// falls back to LDLT. A G that is neither (NaN or Inf from a diverged
+// iteration) yields a non-finite X, which the sweep's divergence check then
+// reports with its layer and iteration.
 mat spd_solve(mat& G, const_mat_ref R) {
-  if (!G.allFinite() || !R.allFinite())
-    throw std::runtime_error("non-finite values in a linear system: the iteration diverged");
   Eigen::LLT<mat, Eigen::Lower> llt(G);
   if (llt.info() == Eigen::Success) return llt.solve(R);
   G.triangularView<Eigen::StrictlyUpper>() = G.transpose().triangularView<Eigen::StrictlyUpper>();
   Eigen::LDLT<mat, Eigen::Lower> ldlt(G);
-  if (ldlt.info() != Eigen::Success) throw std::runtime_error("linear system is singular");
+  if (ldlt.info() != Eigen::Success) return mat::Constant(R.rows(), R.cols(), std::numeric_limits<double>::quiet_NaN());
   return ldlt.solve(R);
 }
 

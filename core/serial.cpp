@@ -137,6 +137,14 @@ void serial_engine::iterate(std::vector<layer_terms>* terms) {
     iterate_2s(terms);
   else
     iterate_3s(terms);
+  // Divergence is reported by block and layer, in layer order, so a serial and
+  // a parallel run name the same culprit.
+  const long k = s_.iteration + 1;
+  for (int i = 1; i <= arch_.layers; ++i) {
+    check_finite(s_.W[i], "W", i, k);
+    if (hp_.algo == algorithm::three_split && i < arch_.layers) check_finite(s_.U[i], "U", i, k);
+    check_finite(s_.V[i], "V", i, k);
+  }
   expand_step_sizes();
   ++s_.iteration;
 }

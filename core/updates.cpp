@@ -59,6 +59,17 @@ mat projected_gradient(mat x, const std::function<double(const mat&, mat&)>& val
 
 }  // namespace
 
+divergence_error::divergence_error(const std::string& block_name, int layer_index, long iter)
+    : std::runtime_error("diverged: " + block_name + "_" + std::to_string(layer_index) + " holds NaN or Inf after iteration " +
+                         std::to_string(iter)),
+      block(block_name),
+      layer(layer_index),
+      iteration(iter) {}
+
+void check_finite(const_mat_ref m, const char* block, int layer, long iteration) {
+  if (!m.allFinite()) throw divergence_error(block, layer, iteration);
+}
+
 mat mul(const_mat_ref a, const_mat_ref b) { return a * b; }
 double sq_norm(const_mat_ref a) { return a.squaredNorm(); }
 double sq_dist(const_mat_ref a, const_mat_ref b) { return (a - b).squaredNorm(); }

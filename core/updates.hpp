@@ -11,7 +11,21 @@
 #include "core/activation.hpp"
 #include "core/types.hpp"
 
+#include <stdexcept>
+#include <string>
+
 namespace radmm::core {
+
+// A block variable became NaN or Inf: the iteration diverged. Names the block,
+// the layer and the iteration that produced it (what() says all three).
+struct divergence_error : std::runtime_error {
+  divergence_error(const std::string& block, int layer, long iteration);
+  std::string block;
+  int layer;
+  long iteration;
+};
+// Throws divergence_error when `m` holds a NaN or an Inf (O(size), once per update).
+void check_finite(const_mat_ref m, const char* block, int layer, long iteration);
 
 // Arithmetic shared by the serial sweep and the layer machines. Eigen chooses
 // its loop order (and so the rounding of a sum) from the operand types, so a

@@ -400,6 +400,9 @@ bool layer_machine::after_tock(std::vector<message>& out) {
     span("Lambda", false);
     t = core::last_terms(*W_, WV, *V_, *Lambda_, Y_batch_);
   }
+  core::check_finite(*W_, "W", self_, k_ + 1);
+  if (U_ && self_ < N_) core::check_finite(*U_, "U", self_, k_ + 1);
+  core::check_finite(*V_, "V", self_, k_ + 1);
   const bool recording = record_after_update();
   message next = make(msg_type::tick, self_ + 1);
   if (recording) propagate_forward(next, t);
