@@ -1,13 +1,17 @@
 #include "coordinator/cli.hpp"
 
+#include "coordinator/checkpoint.hpp"
+
 #include "coordinator/config.hpp"
 #include "coordinator/fs_util.hpp"
 #include "coordinator/inproc_run.hpp"
 #include "coordinator/model_io.hpp"
 #include "coordinator/process_run.hpp"
+#include "coordinator/tcp_run.hpp"
 #include "coordinator/training.hpp"
 #include "core/data.hpp"
 #include "core/npy.hpp"
+#include "core/checkpoint.hpp"
 #include "core/serial.hpp"
 #include "core/updates.hpp"
 #include "core/activation.hpp"
@@ -16,6 +20,8 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <csignal>
+#include <filesystem>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -46,6 +52,20 @@ core::hyper_params run_config::resolve_hyper(core::activation act, int width_use
 
 namespace {
 
+// SIGINT / SIGTERM: the first asks the run to stop at the next STEP boundary
+// (workers stopped, shared memory removed, a checkpoint written if asked); a
+// second aborts at once (still reaping workers and removing shared memory).
+volatile std::sig_atomic_t stop_signals = 0;
+extern "C" void on_stop_signal(int) { stop_signals = stop_signals + 1; }
+int stop_signal() { return static_cast<int>(stop_signals); }
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
 const char* top_usage =
     "radmm: residual networks trained by ADMM (Xu, Li, Xing), one process per layer.\n"
     "\n"
@@ -54,7 +74,9 @@ const char* top_usage =
     "  radmm eval --model DIR --data FILE       mean squared error in the target's units\n"
     "  radmm predict --model DIR --data FILE --out FILE\n"
     "                                           one prediction per input row, as CSV\n"
-    "  radmm --version\n";
+    "  radmm --version\n"
+    "\n"
+    "exit codes: 0 ok, 1 runtime failure, 2 bad input or usage, 3 a worker failed, 4 the run diverged\n";
 
 struct prepared {
   problem prob;
@@ -193,10 +215,26 @@ int cmd_train(const std::vector<std::string>& args) {
       return 0;
     }
   run_config cfg = parse_train_args(args);
+  const bool resuming = !cfg.resume.empty();
+  std::string config_text_at_start;
+  if (resuming) {
+    // Everything comes from the run's own config.txt; only how to watch the
+    // run (quiet, restarts) may change.
+    const std::string dir = cfg.resume;
+    const bool quiet = cfg.quiet;
+    const int restarts = cfg.max_restarts;
+    config_text_at_start = core::read_file(dir + "/config.txt");
+    cfg = run_config{};
+    read_config_file(cfg, dir + "/config.txt");
+    cfg.out = dir;
+    cfg.quiet = quiet;
+    if (restarts > 0) cfg.max_restarts = restarts;
+    if (cfg.checkpoint_every <= 0) throw config_error(dir + "/config.txt: the run did not write checkpoints");
+  }
   validate(cfg);
   if (!cfg.trace.empty() || cfg.trace_payloads)
     throw config_error("--trace: protocol trace recording is not in this build yet");
-  check_output_dir(cfg.out, cfg.force);
+  if (!resuming) check_output_dir(cfg.out, cfg.force);
   prepared prep = prepare(cfg);  // resolves data-dependent defaults into cfg
   problem& p = prep.prob;
   for (const std::string& w : p.hp.warnings(p.arch.act)) std::cerr << "radmm: warning: " << w << "\n";
@@ -208,15 +246,43 @@ int cmd_train(const std::vector<std::string>& args) {
   s.metrics_every = cfg.metrics_every;
   s.sync_every = cfg.sync_every;
   Eigen::setNbThreads(cfg.threads);
-  if (!cfg.quiet)
+  const bool checkpointing = cfg.checkpoint_every > 0 && cfg.optimizer == "admm";
+  if (checkpointing && !resuming) {
+    // Checkpoints live in the output directory, so it exists from the start,
+    // with the resolved config that --resume reads back.
+    config_text_at_start = to_config_text(cfg);
+    std::filesystem::create_directories(checkpoint_root(cfg.out));
+    write_file_atomic(cfg.out + "/config.txt", config_text_at_start);
+  }
+  run_control control;
+  loaded_checkpoint resume_from;
+  if (checkpointing) {
+    control.checkpoint_root = checkpoint_root(cfg.out);
+    control.checkpoint_every = cfg.checkpoint_every;
+    control.config_digest = std::to_string(core::fnv1a64(config_text_at_start));
+    control.checkpoint_on_stop = cfg.checkpoint_on_exit;
+  }
+  control.stop_requested = [] { return stop_signal() != 0; };
+  auto load_checkpoint = [&]() -> bool {
+    std::vector<std::string> skipped;
+    auto c = load_latest_checkpoint(control.checkpoint_root, p.arch.layers, control.config_digest, &skipped);
+    for (const auto& why : skipped) std::cerr << "radmm: skipping checkpoint: " << why << "\n";
+    if (!c) return false;
+    resume_from = std::move(*c);
+    control.resume = &resume_from;
+    return true;
+  };
+  if (resuming && !load_checkpoint())
+    throw config_error(cfg.out + ": no complete checkpoint to resume from");
+  if (!cfg.quiet) {
     std::cerr << "radmm: " << core::to_string(p.hp.algo) << " " << core::to_string(p.hp.var) << ", N = " << p.arch.layers
               << ", width " << p.arch.width << ", " << core::to_string(p.arch.act) << ", " << p.X_train.cols()
               << " train / " << p.X_test.cols() << " test samples, parallel " << to_string(cfg.parallel) << "\n";
+    if (control.resume) std::cerr << "radmm: resuming from " << control.resume->dir << "\n";
+  }
   progress show(cfg.iterations, cfg.quiet);
   metrics_callback cb = [&](const core::iteration_metrics& m) {
-    if (!std::isfinite(m.L))
-      throw std::runtime_error("the run diverged at iteration " + std::to_string(m.iteration) +
-                               " (augmented Lagrangian is " + fmt(m.L) + "); try larger --tau/--nu or a smaller --beta");
+    if (!std::isfinite(m.L)) throw core::divergence_error("L", 0, m.iteration);
     show(m);
   };
   run_result r;
@@ -233,11 +299,35 @@ int cmd_train(const std::vector<std::string>& args) {
       throw config_error(e.what());
     }
     r = train_backprop(p, s, bp, cb, &grad_norms);
-  } else switch (cfg.parallel) {
-    case parallel_mode::none: r = train_serial(p, s, cb); break;
-    case parallel_mode::inproc: r = train_inproc(p, s, cb); break;
-    case parallel_mode::shm: r = train_processes(p, s, cb); break;
-    case parallel_mode::tcp: throw config_error("--parallel tcp is not available in this build yet");
+  } else {
+    process_options popt;
+    popt.abort_now = [] { return stop_signal() > 1; };
+    for (int restarts = 0;; ++restarts) {
+      try {
+        switch (cfg.parallel) {
+          case parallel_mode::none: r = train_serial(p, s, cb, &control); break;
+          case parallel_mode::inproc: r = train_inproc(p, s, cb, {}, &control); break;
+          case parallel_mode::shm: r = train_processes(p, s, cb, popt, &control); break;
+          case parallel_mode::tcp: r = train_tcp(p, s, cb, tcp_run_options_from_env()); break;
+        }
+        break;
+      } catch (const process_error& e) {
+        if (stop_signal() || restarts >= cfg.max_restarts) throw;
+        // Tear-down is done (RAII); start fresh workers from the last checkpoint.
+        const bool have = load_checkpoint();
+        if (!have) control.resume = nullptr;
+        std::cerr << "radmm: " << e.what() << "; restart " << restarts + 1 << " of " << cfg.max_restarts << " from "
+                  << (have ? control.resume->dir : std::string("the start")) << "\n";
+      }
+    }
+  }
+  if (r.interrupted) {
+    std::cerr << "radmm: interrupted";
+    std::vector<std::string> skipped;
+    if (checkpointing && load_latest_checkpoint(control.checkpoint_root, p.arch.layers, control.config_digest, &skipped))
+      std::cerr << "; resume with: radmm train --resume " << cfg.out;
+    std::cerr << "\n";
+    return 130;
   }
   if (cfg.refit_output && cfg.optimizer == "admm") {
     // The ADMM variable V_{N-1} is only softly tied to the forward pass (the
@@ -310,7 +400,10 @@ int cmd_train(const std::vector<std::string>& args) {
       }
     }
   }
-  write_model_dir(cfg.out, m, extra, cfg.force);
+  if (checkpointing)
+    write_model_files(cfg.out, m, extra);  // into the run's directory, model.json last
+  else
+    write_model_dir(cfg.out, m, extra, cfg.force);
   if (!cfg.quiet) {
     const auto& last = r.metrics.back();
     std::cerr << "radmm: done in " << fmt(r.seconds, "%.2f") << " s; train MSE " << fmt(last.mse_train)
@@ -431,7 +524,10 @@ int run_cli(int argc, char** argv) {
   const std::string cmd = args[0];
   args.erase(args.begin());
   try {
-    if (cmd == "train") return cmd_train(args);
+    if (cmd == "train") {
+      install_stop_handlers();
+      return cmd_train(args);
+    }
     if (cmd == "eval") return cmd_eval(args);
     if (cmd == "predict") return cmd_predict(args);
     std::cerr << "radmm: unknown command '" << cmd << "'\n" << top_usage;
@@ -445,9 +541,20 @@ int run_cli(int argc, char** argv) {
   } catch (const model_error& e) {
     std::cerr << "radmm: " << e.what() << "\n";
     return 2;
+  } catch (const output_error& e) {
+    std::cerr << "radmm: " << e.what() << "\n";
+    return 2;
   } catch (const process_error& e) {
+    if (stop_signal()) {
+      std::cerr << "radmm: interrupted\n";
+      return 130;
+    }
     std::cerr << "radmm: parallel run failed: " << e.what() << "\n";
     return 3;
+  } catch (const core::divergence_error& e) {
+    std::cerr << "radmm: the run " << e.what() << " (layer " << e.layer << ", block " << e.block
+              << "); try larger --tau/--nu or a smaller --beta\n";
+    return 4;
   } catch (const std::exception& e) {
     std::cerr << "radmm: " << e.what() << "\n";
     return 1;

@@ -280,6 +280,14 @@ const std::vector<setting>& settings() {
                  "MODE"});
     t.push_back(integer("sync-every", &run_config::sync_every, "N",
                         "full batch, parallel: iterations between synchronisations, >= 1"));
+    t.push_back(integer("checkpoint-every", &run_config::checkpoint_every, "N",
+                        "write a checkpoint into OUT/checkpoints every N iterations; 0: never"));
+    t.push_back(text("resume", &run_config::resume, "DIR",
+                     "continue the run in DIR from its last complete checkpoint (other settings come from DIR/config.txt)"));
+    t.push_back(integer("max-restarts", &run_config::max_restarts, "N",
+                        "when a worker dies, restart from the last checkpoint up to N times"));
+    t.push_back(switch_flag("checkpoint-on-exit", &run_config::checkpoint_on_exit,
+                            "on SIGINT/SIGTERM, write a checkpoint at the next STEP boundary before stopping"));
     t.push_back(integer("metrics-every", &run_config::metrics_every, "N",
                         "compute metrics every M iterations (and the last), >= 1"));
     t.push_back(text("out", &run_config::out, "DIR",
@@ -565,6 +573,10 @@ void validate(const run_config& c) {
     require(*c.inner_max_iter >= 1, "--inner-max-iter must be at least 1" + got(*c.inner_max_iter));
   require(c.threads >= 1, "--threads must be at least 1" + got(c.threads));
   require(c.sync_every >= 1, "--sync-every must be at least 1" + got(c.sync_every));
+  require(c.checkpoint_every >= 0, "--checkpoint-every must be at least 0" + got(c.checkpoint_every));
+  require(c.max_restarts >= 0, "--max-restarts must be at least 0" + got(c.max_restarts));
+  require(c.max_restarts == 0 || c.checkpoint_every > 0,
+          "--max-restarts needs --checkpoint-every (restarts continue from a checkpoint)");
   require(c.metrics_every >= 1, "--metrics-every must be at least 1" + got(c.metrics_every));
   require(!c.out.empty(), "--out must name a directory");
 }

@@ -59,6 +59,10 @@ struct run_config {
   parallel_mode parallel = parallel_mode::none;
   int sync_every = 10;           // full batch: iterations per STEP in a parallel run
   int metrics_every = 1;         // compute metrics every M iterations (and the last)
+  int checkpoint_every = 0;      // 0: no checkpoints
+  std::string resume;            // --resume DIR
+  int max_restarts = 0;
+  bool checkpoint_on_exit = false;
   std::string out = "radmm-out";
   bool quiet = false;
   bool force = false;            // overwrite an existing --out directory

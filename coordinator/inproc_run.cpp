@@ -12,7 +12,7 @@
 namespace radmm::coordinator {
 
 run_result train_inproc(const problem& p, const schedule& s, const metrics_callback& on_metrics,
-                        const inproc_options& opt) {
+                        const inproc_options& opt, const run_control* control) {
   const int N = p.arch.layers;
   protocol::inproc_network net(N + 1);
   std::mutex failure_mutex;
@@ -42,7 +42,7 @@ run_result train_inproc(const problem& p, const schedule& s, const metrics_callb
   };
   run_result r;
   try {
-    r = train_parallel(p, s, *coord, popt, on_metrics);
+    r = train_parallel(p, s, *coord, popt, on_metrics, control);
   } catch (...) {
     net.close();  // wakes every worker so the threads can be joined
     for (auto& t : threads) t.join();

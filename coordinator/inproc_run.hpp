@@ -18,6 +18,6 @@ struct inproc_options {
 };
 
 run_result train_inproc(const problem& p, const schedule& s, const metrics_callback& on_metrics,
-                        const inproc_options& opt = {});
+                        const inproc_options& opt = {}, const run_control* control = nullptr);
 
 }  // namespace radmm::coordinator

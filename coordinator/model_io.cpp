@@ -175,10 +175,9 @@ std::string model_json_text(const model_files& m) {
   return json::dump(root) + "\n";
 }
 
-void write_model_dir(const std::string& out, const model_files& m,
-                     const std::vector<std::pair<std::string, std::string>>& extra_files, bool force) {
-  // Everything that can be checked is checked before anything touches the disk.
-  const std::string model_json = model_json_text(m);
+namespace {
+
+void check_extra_names(const std::vector<std::pair<std::string, std::string>>& extra_files) {
   for (const auto& [name, contents] : extra_files) {
     (void)contents;
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == ".." ||
@@ -187,18 +186,38 @@ void write_model_dir(const std::string& out, const model_files& m,
       throw model_error("extra output file name '" + name +
                         "' is not allowed (plain names, not model.json or W_i.npy)");
   }
-  publish_directory(out, force, [&](const std::string& tmp) {
-    const fs::path dir(tmp);
-    write_file_atomic((dir / "model.json").string(), model_json);
-    for (int i = 1; i <= m.arch.layers; ++i) {
-      try {
-        core::write_npy((dir / weight_name(i)).string(), m.W[static_cast<std::size_t>(i)]);
-      } catch (const core::data_error& e) {
-        throw output_error(e.what());
-      }
+}
+
+// Weights and extra files first, model.json last: model.json marks a whole model.
+void write_model_contents(const fs::path& dir, const model_files& m, const std::string& model_json,
+                          const std::vector<std::pair<std::string, std::string>>& extra_files) {
+  for (int i = 1; i <= m.arch.layers; ++i) {
+    try {
+      core::write_npy((dir / weight_name(i)).string(), m.W[static_cast<std::size_t>(i)]);
+    } catch (const core::data_error& e) {
+      throw output_error(e.what());
     }
-    for (const auto& [name, contents] : extra_files) write_file_atomic((dir / name).string(), contents);
-  });
+  }
+  for (const auto& [name, contents] : extra_files) write_file_atomic((dir / name).string(), contents);
+  write_file_atomic((dir / "model.json").string(), model_json);
+}
+
+}  // namespace
+
+void write_model_dir(const std::string& out, const model_files& m,
+                     const std::vector<std::pair<std::string, std::string>>& extra_files, bool force) {
+  // Everything that can be checked is checked before anything touches the disk.
+  const std::string model_json = model_json_text(m);
+  check_extra_names(extra_files);
+  publish_directory(out, force, [&](const std::string& tmp) { write_model_contents(tmp, m, model_json, extra_files); });
+}
+
+void write_model_files(const std::string& dir, const model_files& m,
+                       const std::vector<std::pair<std::string, std::string>>& extra_files) {
+  const std::string model_json = model_json_text(m);
+  check_extra_names(extra_files);
+  if (!fs::is_directory(dir)) throw output_error(dir + ": the run's directory is gone");
+  write_model_contents(dir, m, model_json, extra_files);
 }
 
 core::weight_set read_weights_dir(const std::string& dir, const core::architecture& arch) {

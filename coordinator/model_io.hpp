@@ -50,6 +50,11 @@ std::string model_json_text(const model_files& m);
 void write_model_dir(const std::string& out, const model_files& m,
                      const std::vector<std::pair<std::string, std::string>>& extra_files, bool force);
 
+// Writes the same files into an existing directory (a run with checkpoints),
+// each atomically, model.json last: a reader that finds model.json finds the rest.
+void write_model_files(const std::string& dir, const model_files& m,
+                       const std::vector<std::pair<std::string, std::string>>& extra_files);
+
 // Reads and validates a model directory; throws model_error naming the file.
 model_files read_model_dir(const std::string& dir);
 

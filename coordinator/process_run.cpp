@@ -159,7 +159,7 @@ std::vector<std::size_t> segment_estimate(const problem& p) {
 }  // namespace
 
 run_result train_processes(const problem& p, const schedule& s, const metrics_callback& on_metrics,
-                           const process_options& opt) {
+                           const process_options& opt, const run_control* control) {
   const int N = p.arch.layers;
   protocol::shm_run::remove_stale();
   protocol::shm_options sopt;
@@ -175,11 +175,14 @@ run_result train_processes(const problem& p, const schedule& s, const metrics_ca
     for (int i = 1; i <= N; ++i) opt.on_spawn(i, workers.pid(i));
   auto endpoint = protocol::open_shm_endpoint(run.id(), protocol::coordinator_id, N, opt.op_deadline);
   parallel_options popt;
-  popt.health_check = [&] { workers.check(); };
+  popt.health_check = [&] {
+    workers.check();
+    if (opt.abort_now && opt.abort_now()) throw process_error("interrupted");
+  };
   popt.deadline = std::chrono::minutes(30);
   run_result r;
   try {
-    r = train_parallel(p, s, *endpoint, popt, on_metrics);
+    r = train_parallel(p, s, *endpoint, popt, on_metrics, control);
   } catch (const process_error&) {
     workers.stop();
     throw;

@@ -21,10 +21,12 @@ struct process_options {
   std::chrono::milliseconds op_deadline{std::chrono::seconds(30)};
   // Observer for tests: called with each worker's pid once all are started.
   std::function<void(int layer, int pid)> on_spawn;
+  // Polled while waiting; true aborts the run at once (a second signal).
+  std::function<bool()> abort_now;
 };
 
 run_result train_processes(const problem& p, const schedule& s, const metrics_callback& on_metrics,
-                           const process_options& opt = {});
+                           const process_options& opt = {}, const run_control* control = nullptr);
 
 // Exit codes of radmm-worker (and what the coordinator reports for them).
 namespace worker_exit {

@@ -1,5 +1,6 @@
 #include "coordinator/training.hpp"
 
+#include "coordinator/checkpoint.hpp"
 #include "core/serial.hpp"
 #include "core/updates.hpp"
 #include "worker/driver.hpp"
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 
@@ -34,36 +36,51 @@ double seconds_since(clock_type::time_point t0) {
 // One STEP of the schedule (serial and parallel walk the same list).
 struct step_plan {
   std::vector<std::int64_t> columns;  // empty: every column
+  long first_update = 0;              // updates done before this STEP
   long updates = 0;
   bool reset = false;
   bool initial_metrics = false;
   bool metrics_at_end = false;
+  bool checkpoint_after = false;
 };
 
 struct plan {
   std::vector<step_plan> steps;
   long batches_per_epoch = 1;
   long metrics_every = 0;  // per-update rule (full batch only)
+
+  // The STEP that starts after `updates` updates (where a checkpoint resumes).
+  std::size_t step_starting_at(long updates) const {
+    for (std::size_t b = 0; b < steps.size(); ++b)
+      if (steps[b].first_update == updates && (b == 0 || steps[b].first_update != steps[b - 1].first_update))
+        return b;
+    throw std::invalid_argument("the checkpoint at " + std::to_string(updates) +
+                                " updates is not a STEP boundary of this run's schedule");
+  }
 };
 
-plan make_plan(const schedule& s, std::int64_t n, bool parallel) {
+plan make_plan(const schedule& s, std::int64_t n, bool parallel, long checkpoint_every) {
   plan pl;
   if (s.iterations < 1) throw std::invalid_argument("--iterations must be >= 1");
   if (s.full_batch(n)) {
     pl.metrics_every = s.metrics_every;
-    const long chunk = parallel ? std::max(1L, s.sync_every) : s.iterations;
+    long chunk = parallel ? std::max(1L, s.sync_every) : s.iterations;
+    if (checkpoint_every > 0) chunk = parallel ? std::gcd(chunk, checkpoint_every) : checkpoint_every;
     for (long done = 0; done < s.iterations; done += chunk) {
       step_plan st;
+      st.first_update = done;
       st.updates = std::min(chunk, s.iterations - done);
       st.reset = done == 0;
       st.initial_metrics = done == 0;
       st.metrics_at_end = done + st.updates == s.iterations;
+      st.checkpoint_after = checkpoint_every > 0 && (done + st.updates) % checkpoint_every == 0 && !st.metrics_at_end;
       pl.steps.push_back(std::move(st));
     }
     return pl;
   }
   const long u = std::max(1L, s.updates_per_batch);
   const long epochs = (s.iterations + u - 1) / u;
+  long done = 0;
   for (long e = 0; e < epochs; ++e) {
     const long updates = std::min(u, s.iterations - e * u);
     auto batches = core::epoch_batches(n, s.batch_size, s.seed, e);
@@ -71,10 +88,16 @@ plan make_plan(const schedule& s, std::int64_t n, bool parallel) {
     for (std::size_t b = 0; b < batches.size(); ++b) {
       step_plan st;
       st.columns = std::move(batches[b]);
+      st.first_update = done;
       st.updates = updates;
       st.reset = true;
       st.initial_metrics = e == 0 && b == 0;
       st.metrics_at_end = b + 1 == batches.size();
+      // Epoch ends only: the next STEP resets V, U and Lambda, so a checkpoint
+      // there needs the weights and step-sizes alone.
+      st.checkpoint_after = checkpoint_every > 0 && st.metrics_at_end && e + 1 < epochs &&
+                            ((e + 1) * u) / checkpoint_every > (e * u) / checkpoint_every;
+      done += updates;
       pl.steps.push_back(std::move(st));
     }
   }
@@ -99,11 +122,20 @@ void add_forward(const problem& p, const core::weight_set& W, std::vector<core::
 
 }  // namespace
 
-run_result train_serial(const problem& p, const schedule& s, const metrics_callback& on_metrics) {
+run_result train_serial(const problem& p, const schedule& s, const metrics_callback& on_metrics,
+                        const run_control* control) {
   const auto t0 = clock_type::now();
-  const plan pl = make_plan(s, p.X_train.cols(), false);
+  const long every = control && !control->checkpoint_root.empty() ? control->checkpoint_every : 0;
+  const plan pl = make_plan(s, p.X_train.cols(), false, every);
   core::serial_engine engine(p.arch, p.hp, p.W0);
   run_result r;
+  std::size_t first = 0;
+  if (control && control->resume) {
+    const loaded_checkpoint& c = *control->resume;
+    first = pl.step_starting_at(c.updates);
+    engine.restore_blocks(c.blocks, p.X_train, p.Y_train, !pl.steps[first].reset);
+    r.metrics = c.metrics;
+  }
   auto emit = [&](std::vector<core::layer_terms>& terms) {
     add_forward(p, engine.weights(), terms);
     core::iteration_metrics m = finish_row(p, pl, engine.state().iteration, terms);
@@ -111,7 +143,23 @@ run_result train_serial(const problem& p, const schedule& s, const metrics_callb
     r.metrics.push_back(m);
     if (on_metrics) on_metrics(m);
   };
-  for (const step_plan& st : pl.steps) {
+  auto checkpoint = [&](std::size_t next_step) {
+    const long k = engine.state().iteration;
+    const std::string dir = checkpoint_dir(control->checkpoint_root, k);
+    prepare_checkpoint_dir(dir);
+    std::vector<checkpoint_file> files;
+    const auto blocks = engine.save_blocks();
+    for (int i = 1; i <= p.arch.layers; ++i) files.push_back(write_block_file(dir, blocks[static_cast<std::size_t>(i)]));
+    complete_checkpoint(control->checkpoint_root, dir, k, next_step, p.arch.layers, control->config_digest, files,
+                        r.metrics);
+  };
+  for (std::size_t b = first; b < pl.steps.size(); ++b) {
+    const step_plan& st = pl.steps[b];
+    if (control && control->stop_requested && control->stop_requested()) {
+      if (control->checkpoint_on_stop && !control->checkpoint_root.empty() && b > first) checkpoint(b);
+      r.interrupted = true;
+      break;
+    }
     if (st.reset) {
       if (st.columns.empty())
         engine.set_batch(p.X_train, p.Y_train);
@@ -130,6 +178,7 @@ run_result train_serial(const problem& p, const schedule& s, const metrics_callb
       engine.iterate(record ? &terms : nullptr);
       if (record) emit(terms);
     }
+    if (st.checkpoint_after && every > 0) checkpoint(b + 1);
   }
   r.W = engine.weights();
   r.updates = engine.state().iteration;
@@ -140,7 +189,7 @@ run_result train_serial(const problem& p, const schedule& s, const metrics_callb
 run_result train_backprop(const problem& p, const schedule& s, const core::bp_params& bp,
                           const metrics_callback& on_metrics, std::vector<std::vector<double>>* grad_norms) {
   const auto t0 = clock_type::now();
-  const plan pl = make_plan(s, p.X_train.cols(), false);
+  const plan pl = make_plan(s, p.X_train.cols(), false, 0);
   core::weight_set W = p.W0;
   core::bp_trainer trainer(p.arch, bp);
   run_result r;
@@ -271,10 +320,14 @@ class coordinator_link {
 }  // namespace
 
 run_result train_parallel(const problem& p, const schedule& s, pr::transport& coordinator,
-                          const parallel_options& opt, const metrics_callback& on_metrics) {
+                          const parallel_options& opt, const metrics_callback& on_metrics,
+                          const run_control* control) {
   const auto t0 = clock_type::now();
   const int N = p.arch.layers;
-  const plan pl = make_plan(s, p.X_train.cols(), true);
+  const long every = control && !control->checkpoint_root.empty() ? control->checkpoint_every : 0;
+  const plan pl = make_plan(s, p.X_train.cols(), true, every);
+  const loaded_checkpoint* resume = control ? control->resume : nullptr;
+  const std::size_t first = resume ? pl.step_starting_at(resume->updates) : 0;
   coordinator_link link(coordinator, N, opt);
   link.gather(pr::msg_type::hello, "workers to start");
 
@@ -294,6 +347,8 @@ run_result train_parallel(const problem& p, const schedule& s, pr::transport& co
     init.sender = pr::coordinator_id;
     init.receiver = i;
     init.text = worker::encode_layer_setup(setup);
+    // A resumed run: each worker reads its own block of the checkpoint.
+    if (resume) init.text += "restore_from=" + resume->dir + "/layer-" + std::to_string(i) + ".bin\n";
     init.payloads.push_back({pr::payload_kind::W, i, shared(p.W0[static_cast<std::size_t>(i)])});
     if (i == 1) {
       init.payloads.push_back({pr::payload_kind::X, 0, shared(p.X_train)});
@@ -308,15 +363,36 @@ run_result train_parallel(const problem& p, const schedule& s, pr::transport& co
   link.gather(pr::msg_type::ready, "workers to load their blocks");
 
   run_result r;
-  long updates = 0;
-  for (std::size_t b = 0; b < pl.steps.size(); ++b) {
-    const step_plan& st = pl.steps[b];
-    const bool last = b + 1 == pl.steps.size();
+  long updates = resume ? resume->updates : 0;
+  if (resume) r.metrics = resume->metrics;
+  for (std::size_t b = first; b < pl.steps.size(); ++b) {
+    step_plan st = pl.steps[b];
+    bool stopping = false;
+    if (control && control->stop_requested && control->stop_requested()) {
+      // Stop at this STEP boundary; with checkpoint_on_stop, an empty STEP
+      // makes every worker write its block first.
+      if (!(control->checkpoint_on_stop && every > 0 && b > first)) {
+        r.interrupted = true;
+        break;
+      }
+      stopping = true;
+      st.updates = 0;
+      st.reset = st.initial_metrics = st.metrics_at_end = false;
+      st.columns.clear();
+      st.checkpoint_after = true;
+    }
+    const bool last = b + 1 == pl.steps.size() && !stopping;
     std::uint32_t flags = 0;
     if (st.reset) flags |= pr::step_flags::reset_state;
     if (st.initial_metrics) flags |= pr::step_flags::initial_metrics;
     if (st.metrics_at_end) flags |= pr::step_flags::want_metrics;
     if (last) flags |= pr::step_flags::want_weights;
+    std::string ckpt_dir;
+    if (st.checkpoint_after && every > 0) {
+      flags |= pr::step_flags::checkpoint;
+      ckpt_dir = checkpoint_dir(control->checkpoint_root, updates + st.updates);
+      prepare_checkpoint_dir(ckpt_dir);
+    }
     std::shared_ptr<const mat> cols;
     if (!st.columns.empty()) {
       mat c(static_cast<Eigen::Index>(st.columns.size()), 1);
@@ -332,6 +408,7 @@ run_result train_parallel(const problem& p, const schedule& s, pr::transport& co
       step.iteration = updates;
       step.count = st.updates;
       step.flags = flags;
+      step.text = ckpt_dir;
       if (cols) step.payloads.push_back({pr::payload_kind::batch_columns, 0, pr::matrix_view(cols)});
       link.send(std::move(step));
     }
@@ -339,8 +416,8 @@ run_result train_parallel(const problem& p, const schedule& s, pr::transport& co
     updates += st.updates;
     // Merge the recorded points: each layer reports (k, terms) columns; every
     // layer records at the same points, in the same order.
-    const pr::payload* first = syncs[1].find(pr::payload_kind::metrics);
-    const Eigen::Index points = first ? first->matrix.cols() : 0;
+    const pr::payload* reported = syncs[1].find(pr::payload_kind::metrics);
+    const Eigen::Index points = reported ? reported->matrix.cols() : 0;
     for (Eigen::Index c = 0; c < points; ++c) {
       std::vector<core::layer_terms> terms(static_cast<std::size_t>(N) + 1);
       long k = -1;
@@ -358,6 +435,16 @@ run_result train_parallel(const problem& p, const schedule& s, pr::transport& co
       m.seconds = seconds_since(t0);
       r.metrics.push_back(m);
       if (on_metrics) on_metrics(m);
+    }
+    if (!ckpt_dir.empty()) {
+      std::vector<checkpoint_file> files;
+      for (int i = 1; i <= N; ++i) files.push_back(parse_block_report(syncs[static_cast<std::size_t>(i)].text, i));
+      complete_checkpoint(control->checkpoint_root, ckpt_dir, updates, stopping ? b : b + 1, N, control->config_digest,
+                          files, r.metrics);
+    }
+    if (stopping) {
+      r.interrupted = true;
+      break;
     }
     if (last) {
       r.W.assign(static_cast<std::size_t>(N) + 1, mat());

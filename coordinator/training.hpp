@@ -61,9 +61,25 @@ struct run_result {
   std::vector<worker_report> workers;  // parallel runs only
   long updates = 0;
   double seconds = 0;
+  bool interrupted = false;  // stopped at a STEP boundary on request (W is then not set)
 };
 
-run_result train_serial(const problem& p, const schedule& s, const metrics_callback& on_metrics);
+struct loaded_checkpoint;
+
+// Checkpointing, resuming and stopping (coordinator/checkpoint.hpp). With
+// checkpoints, full-batch runs cut their iterations into STEPs at every
+// multiple of `checkpoint_every`; mini-batch runs checkpoint at epoch ends.
+struct run_control {
+  std::string checkpoint_root;  // empty: no checkpoints
+  long checkpoint_every = 0;    // updates between checkpoints
+  std::string config_digest;    // ties checkpoints to the run's config
+  const loaded_checkpoint* resume = nullptr;
+  std::function<bool()> stop_requested;  // polled at STEP boundaries
+  bool checkpoint_on_stop = false;
+};
+
+run_result train_serial(const problem& p, const schedule& s, const metrics_callback& on_metrics,
+                        const run_control* control = nullptr);
 
 // Backprop baselines on the same model, data, initialisation and schedule:
 // one optimizer step per update (full batch: per iteration; mini-batches: per
@@ -82,7 +98,8 @@ struct parallel_options {
   std::function<void()> health_check;
 };
 run_result train_parallel(const problem& p, const schedule& s, protocol::transport& coordinator,
-                          const parallel_options& opt, const metrics_callback& on_metrics);
+                          const parallel_options& opt, const metrics_callback& on_metrics,
+                          const run_control* control = nullptr);
 
 // The step-size in force for the update that produced iterate `updates`
 // (repeated multiplication, exactly as the engines do it).

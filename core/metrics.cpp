@@ -2,7 +2,10 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
+#include <stdexcept>
+#include <vector>
 
 namespace radmm::core {
 
@@ -69,6 +72,36 @@ std::string metrics_csv_row(const iteration_metrics& m) {
                 m.iteration, m.J, m.J_admm, m.L, m.res_N, m.res_U, m.res_pen, m.mse_train,
                 m.mse_test, m.tau1, m.nu1, m.seconds);
   return buf;
+}
+
+iteration_metrics parse_metrics_csv_row(const std::string& row) {
+  std::vector<double> v;
+  std::size_t pos = 0;
+  while (pos <= row.size()) {
+    const std::size_t comma = row.find(',', pos);
+    const std::string field = row.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    char* end = nullptr;
+    const double x = std::strtod(field.c_str(), &end);
+    if (field.empty() || *end != '\0') throw std::invalid_argument("bad metrics field '" + field + "'");
+    v.push_back(x);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  if (v.size() != 12) throw std::invalid_argument("a metrics row has 12 fields, got " + std::to_string(v.size()));
+  iteration_metrics m;
+  m.iteration = static_cast<long>(v[0]);
+  m.J = v[1];
+  m.J_admm = v[2];
+  m.L = v[3];
+  m.res_N = v[4];
+  m.res_U = v[5];
+  m.res_pen = v[6];
+  m.mse_train = v[7];
+  m.mse_test = v[8];
+  m.tau1 = v[9];
+  m.nu1 = v[10];
+  m.seconds = v[11];
+  return m;
 }
 
 }  // namespace radmm::core

@@ -47,5 +47,8 @@ iteration_metrics assemble_metrics(const std::vector<layer_terms>& terms, algori
 
 std::string metrics_csv_header();
 std::string metrics_csv_row(const iteration_metrics& m);
+// Inverse of metrics_csv_row (exact: doubles are written with 17 digits).
+// Throws std::invalid_argument on a malformed row.
+iteration_metrics parse_metrics_csv_row(const std::string& row);
 
 }  // namespace radmm::core

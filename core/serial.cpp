@@ -123,6 +123,60 @@ void serial_engine::set_batch(const_mat_ref X, const_mat_ref Y) {
   init_block_variables(arch_, hp_.algo, s_, X, Y);
 }
 
+std::vector<block_state> serial_engine::save_blocks() const {
+  const int N = arch_.layers;
+  std::vector<block_state> b(static_cast<std::size_t>(N) + 1);
+  for (int i = 1; i <= N; ++i) {
+    block_state& x = b[static_cast<std::size_t>(i)];
+    x.layer = i;
+    x.iteration = s_.iteration;
+    x.tau = i < N ? s_.tau[i] : 0.0;  // layer N has no proximal step
+    x.nu = i < N ? s_.nu[i] : 0.0;
+    x.W = s_.W[i];
+    x.V = s_.V[i];
+    x.U = s_.U[i];
+    x.Lambda = s_.Lambda[i];
+    x.pre = s_.pre[i];
+    if (i > 1) x.V_prev = s_.V[i - 1];
+  }
+  return b;
+}
+
+void serial_engine::restore_blocks(const std::vector<block_state>& b, const_mat_ref X, const_mat_ref Y,
+                                   bool full_state) {
+  const int N = arch_.layers;
+  if (static_cast<int>(b.size()) != N + 1) throw std::invalid_argument("checkpoint has the wrong number of layers");
+  weight_set W(static_cast<std::size_t>(N) + 1);
+  for (int i = 1; i <= N; ++i) W[i] = b[static_cast<std::size_t>(i)].W;
+  check_shapes(arch_, W);
+  s_.W = std::move(W);
+  s_.V.assign(static_cast<std::size_t>(N) + 1, mat());
+  s_.U.assign(static_cast<std::size_t>(N) + 1, mat());
+  s_.Lambda.assign(static_cast<std::size_t>(N) + 1, mat());
+  s_.pre.assign(static_cast<std::size_t>(N) + 1, mat());
+  s_.V[0] = X;
+  s_.Y = Y;
+  for (int i = 1; i <= N; ++i) {
+    const block_state& x = b[static_cast<std::size_t>(i)];
+    if (x.layer != i || x.iteration != b[1].iteration)
+      throw std::invalid_argument("checkpoint block " + std::to_string(i) + " belongs to layer " +
+                                  std::to_string(x.layer) + " at iteration " + std::to_string(x.iteration));
+    if (full_state) {
+      if (x.V.cols() != X.cols())
+        throw std::invalid_argument("checkpoint V_" + std::to_string(i) + " does not match the batch");
+      s_.V[i] = x.V;
+      s_.U[i] = x.U;
+      s_.Lambda[i] = x.Lambda;
+      s_.pre[i] = x.pre;
+    }
+    if (i < N) {
+      s_.tau[i] = x.tau;
+      s_.nu[i] = x.nu;
+    }
+  }
+  s_.iteration = b[1].iteration;
+}
+
 void serial_engine::expand_step_sizes() {
   for (int i = 1; i < arch_.layers; ++i) {
     s_.tau[i] *= hp_.ef_tau;

@@ -1,6 +1,7 @@
 #pragma once
 // The serial RADMM sweeps: Algorithm 1 (two-splitting) and Algorithm 2
 // (three-splitting), proximal linearized or proximal, on one batch at a time.
+#include "core/checkpoint.hpp"
 #include "core/hyper.hpp"
 #include "core/metrics.hpp"
 #include "core/model.hpp"
@@ -72,6 +73,14 @@ class serial_engine {
   const admm_state& state() const { return s_; }
   admm_state& mutable_state() { return s_; }
   const weight_set& weights() const { return s_.W; }
+
+  // Checkpoints (core/checkpoint.hpp): every layer's block, index 1..N.
+  std::vector<block_state> save_blocks() const;
+  // Restores a saved state; X, Y are the batch the state belongs to (the full
+  // training set for full-batch runs). Without `full_state` only the weights,
+  // step-sizes and iteration count are restored (the next batch re-initialises
+  // the rest). Throws std::invalid_argument on shapes.
+  void restore_blocks(const std::vector<block_state>& blocks, const_mat_ref X, const_mat_ref Y, bool full_state);
 
  private:
   void iterate_2s(std::vector<layer_terms>* terms);

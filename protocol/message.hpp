@@ -101,6 +101,7 @@ inline constexpr std::uint32_t reset_state = 1u << 0;   // re-initialise V, U, L
 inline constexpr std::uint32_t want_weights = 1u << 1;  // SYNC carries W_i
 inline constexpr std::uint32_t want_metrics = 1u << 2;  // record metric terms after the STEP's last update
 inline constexpr std::uint32_t initial_metrics = 1u << 3;  // record metric terms at the reset point (row k = 0)
+inline constexpr std::uint32_t checkpoint = 1u << 4;  // after the STEP, write the block to the directory in STEP.text
 }  // namespace step_flags
 
 // Flags carried by TICK.

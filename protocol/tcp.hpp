@@ -116,8 +116,15 @@ class tcp_listener {
                                             const std::function<void()>& between_polls = {},
                                             std::chrono::milliseconds poll = std::chrono::milliseconds(50));
 
+  // Layers connected and authenticated so far, ascending.
+  std::vector<int> connected() const;
+
   // Reasons for every connection the listener refused or closed so far.
   std::vector<std::string> rejections() const;
+
+  // The address book sent to the workers ("layers N", then "i host port"
+  // lines); empty before accept_workers has succeeded.
+  std::string address_book() const;
 
   struct node;  // shared with the endpoint
 

@@ -16,6 +16,7 @@
 #include <streambuf>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 namespace radmm::protocol {
 namespace {
@@ -30,15 +31,21 @@ constexpr std::int64_t flush_interval_ns = 50'000'000;
 // Node ids above this are refused by the reader, so tools can index by node.
 constexpr std::int32_t max_trace_node = 65535;
 
-std::array<std::uint32_t, 256> make_crc_table() {
-  std::array<std::uint32_t, 256> t{};
-  for (std::uint32_t i = 0; i < 256; ++i) {
-    std::uint32_t c = i;
-    for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-    t[i] = c;
+// Slicing-by-8 tables: table[0] is the classic byte table; table[k] advances a
+// byte through k more zero bytes, so eight bytes are folded per step.
+struct crc_tables {
+  std::uint32_t t[8][256];
+  crc_tables() {
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[0][i] = c;
+    }
+    for (std::uint32_t i = 0; i < 256; ++i)
+      for (int k = 1; k < 8; ++k) t[k][i] = (t[k - 1][i] >> 8) ^ t[0][t[k - 1][i] & 0xFFu];
   }
-  return t;
-}
+};
+const crc_tables crc_table;  // built before main: no guard on the hot path
 
 void put_u32(std::uint8_t* at, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) at[i] = static_cast<std::uint8_t>(v >> (8 * i));
@@ -64,7 +71,9 @@ class vector_sink : public std::streambuf {
 
  protected:
   std::streamsize xsputn(const char* s, std::streamsize n) override {
-    bytes.insert(bytes.end(), reinterpret_cast<const std::uint8_t*>(s), reinterpret_cast<const std::uint8_t*>(s) + n);
+    const std::size_t at = bytes.size();
+    bytes.resize(at + static_cast<std::size_t>(n));
+    std::memcpy(bytes.data() + at, s, static_cast<std::size_t>(n));
     return n;
   }
   int_type overflow(int_type c) override {
@@ -123,10 +132,18 @@ int open_for_writing(const std::string& path) {
 }  // namespace
 
 std::uint32_t crc32(const void* data, std::size_t size, std::uint32_t crc) {
-  static const std::array<std::uint32_t, 256> table = make_crc_table();
+  const auto& t = crc_table.t;
   const auto* p = static_cast<const std::uint8_t*>(data);
   crc = ~crc;
-  for (std::size_t i = 0; i < size; ++i) crc = table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
+  while (size >= 8) {
+    const std::uint32_t lo = (static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+                              static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24) ^ crc;
+    crc = t[7][lo & 0xFFu] ^ t[6][(lo >> 8) & 0xFFu] ^ t[5][(lo >> 16) & 0xFFu] ^ t[4][lo >> 24] ^ t[3][p[4]] ^
+          t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+    p += 8;
+    size -= 8;
+  }
+  while (size-- > 0) crc = t[0][(crc ^ *p++) & 0xFFu] ^ (crc >> 8);
   return ~crc;
 }
 
@@ -432,8 +449,8 @@ class record_decoder {
   std::uint64_t offset() const { return offset_; }
 
   template <class... T>
-  void operator()(T&... v) {
-    ar_(v...);
+  void operator()(T&&... v) {
+    ar_(std::forward<T>(v)...);
   }
 
   std::string str(const char* what) {
@@ -665,6 +682,12 @@ std::vector<std::string> merge_trace_files(const std::string& out, const std::ve
   if (remove_parts)
     for (const std::string& part : parts) std::remove(part.c_str());
   return notes;
+}
+
+std::vector<std::string> merge_trace_parts(const std::string& path, int layers) {
+  std::vector<std::string> parts;
+  for (int n = 0; n <= layers; ++n) parts.push_back(trace_part_path(path, n));
+  return merge_trace_files(path, parts, true);
 }
 
 }  // namespace radmm::protocol

@@ -150,6 +150,10 @@ std::string trace_part_path(const std::string& path, node_id node);
 std::vector<std::string> merge_trace_files(const std::string& out, const std::vector<std::string>& parts,
                                            bool remove_parts);
 
+// merge_trace_files(path, parts of nodes 0..layers, remove them): what a
+// multi-process run calls once every process has closed its part.
+std::vector<std::string> merge_trace_parts(const std::string& path, int layers);
+
 // ---- Reading ----
 
 struct trace_stream {

@@ -1,7 +1,11 @@
 #include "worker/driver.hpp"
 
+#include "core/checkpoint.hpp"
+#include "core/npy.hpp"
+
 #include <sys/resource.h>
 
+#include <cstdio>
 #include <sstream>
 
 namespace radmm::worker {
@@ -33,10 +37,37 @@ driver_stats driver_stats::from_text(const std::string& text) {
   return s;
 }
 
+namespace {
+
+// INIT may say "restore_from=FILE": this layer's block of a checkpoint.
+void restore_if_asked(layer_machine& machine, const std::string& init_text) {
+  const std::string key = "restore_from=";
+  const auto at = init_text.find(key);
+  if (at == std::string::npos) return;
+  const auto end = init_text.find('\n', at);
+  const std::string path = init_text.substr(at + key.size(), end == std::string::npos ? std::string::npos : end - at - key.size());
+  machine.restore_block(core::decode_block(core::read_file(path), path));
+}
+
+// Writes this layer's block into the checkpoint directory named by the STEP
+// (atomically: temporary file, fsync, rename) and returns the SYNC's text.
+std::string write_checkpoint(const layer_machine& machine, const std::string& dir) {
+  if (dir.empty()) throw protocol::protocol_error("checkpoint STEP without a directory");
+  const std::string name = "layer-" + std::to_string(machine.self()) + ".bin";
+  const std::string bytes = core::encode_block(machine.save_block());
+  core::write_file_atomic(dir + "/" + name, bytes);
+  char sum[32];
+  std::snprintf(sum, sizeof sum, "%016llx", static_cast<unsigned long long>(core::fnv1a64(bytes)));
+  return "file=" + name + " checksum=" + sum + " bytes=" + std::to_string(bytes.size());
+}
+
+}  // namespace
+
 driver_stats run_machine(protocol::transport& t, layer_machine& machine, const driver_options& opt) {
   using clock = std::chrono::steady_clock;
   auto ns = [](clock::duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); };
   driver_stats stats;
+  std::string step_text;  // the STEP in progress names the checkpoint directory
   auto report = [&](const std::string& what) {
     try {
       protocol::message err;
@@ -72,10 +103,14 @@ driver_stats run_machine(protocol::transport& t, layer_machine& machine, const d
       }
       last_message = t1;
       ++stats.messages_in;
+      if (m->type == protocol::msg_type::step) step_text = m->text;
       std::vector<protocol::message> out = machine.handle(*m);
+      if (m->type == protocol::msg_type::init) restore_if_asked(machine, m->text);
       const auto t2 = clock::now();
       stats.compute_ns += ns(t2 - t1);
       for (protocol::message& o : out) {
+        if (o.type == protocol::msg_type::sync && (o.flags & protocol::step_flags::checkpoint))
+          o.text = write_checkpoint(machine, step_text);
         if (o.type == protocol::msg_type::bye) {
           // The last word: where this worker's time and memory went.
           stats.block_bytes = machine.block_bytes();

@@ -139,6 +139,51 @@ void layer_machine::on_init(const message& m, std::vector<message>& out) {
   out.push_back(std::move(ready));
 }
 
+core::block_state layer_machine::save_block() const {
+  if (phase_ != phase::idle || !V_) throw protocol_error(who(self_) + ": a checkpoint needs an idle, started layer");
+  core::block_state b;
+  b.layer = self_;
+  b.iteration = k_;
+  b.tau = self_ < N_ ? tau_ : 0.0;  // layer N has no proximal step
+  b.nu = self_ < N_ ? nu_ : 0.0;
+  b.W = *W_;
+  b.V = *V_;
+  if (U_) b.U = *U_;
+  if (Lambda_) b.Lambda = *Lambda_;
+  b.pre = pre_;
+  if (self_ > 1) b.V_prev = V_prev_.view();
+  return b;
+}
+
+void layer_machine::restore_block(const core::block_state& b) {
+  if (phase_ != phase::idle) throw protocol_error(who(self_) + ": restore only right after INIT");
+  const auto& arch = setup_.arch;
+  if (b.layer != self_) throw protocol_error(who(self_) + ": checkpoint block of layer " + std::to_string(b.layer));
+  if (b.W.rows() != arch.rows_of(self_) || b.W.cols() != arch.cols_of(self_))
+    throw protocol_error(who(self_) + ": checkpoint block does not fit this run's shapes");
+  W_ = share(mat(b.W));
+  k_ = b.iteration;
+  if (self_ < N_) {
+    tau_ = b.tau;
+    nu_ = b.nu;
+  }
+  // A mini-batch checkpoint sits at an epoch end: the next STEP re-initialises
+  // V, U and Lambda, so the weights and step-sizes are the whole state.
+  if (b.V.cols() != setup_.n_train) return;
+  V_ = share(mat(b.V));
+  U_ = b.U.size() ? share(mat(b.U)) : nullptr;
+  Lambda_ = b.Lambda.size() ? share(mat(b.Lambda)) : nullptr;
+  pre_ = b.pre;
+  // Full-batch state: V_0 is the whole of X, the targets the whole of Y.
+  V_prev_ = self_ > 1 ? matrix_view(mat(b.V_prev)) : X_;
+  if (self_ == N_) Y_batch_ = Y_.view();
+  if (self_ < N_) {
+    tau_ = b.tau;
+    nu_ = b.nu;
+  }
+  k_ = b.iteration;
+}
+
 void layer_machine::on_step(const message& m) {
   if (m.iteration != k_)
     throw protocol_error(who(self_) + ": STEP " + std::to_string(m.batch) + " starts at iteration " +
@@ -166,7 +211,7 @@ void layer_machine::on_step(const message& m) {
     phase_ = phase::forward;
   } else {
     if (!V_) throw protocol_error(who(self_) + ": first STEP must reset the block variables");
-    phase_ = step_count_ > 0 ? phase::update_W : phase::idle;
+    phase_ = step_count_ > 0 ? phase::update_W : phase::finish;  // an empty STEP (checkpoint) just SYNCs
   }
 }
 
@@ -192,6 +237,10 @@ void layer_machine::advance(std::vector<message>& out) {
           finish_step(out);
           phase_ = phase::idle;
         }
+        break;
+      case phase::finish:
+        finish_step(out);
+        phase_ = phase::idle;
         break;
       case phase::update_W:
         update_W(out);

@@ -19,6 +19,7 @@
 // and the targets. A STEP starts `count` iterations on a batch (after a forward
 // pass that re-initialises V, U, Lambda when asked); a SYNC reports the metric
 // terms recorded during the STEP and, when asked, W_i.
+#include "core/checkpoint.hpp"
 #include "core/metrics.hpp"
 #include "protocol/message.hpp"
 #include "worker/layer_setup.hpp"
@@ -48,13 +49,18 @@ class layer_machine {
   // neighbour views it keeps), for the memory report of Section VI-C.
   std::size_t block_bytes() const;
 
+  // Checkpoints: this layer's block at a STEP boundary (between STEPs), and
+  // its restoration right after INIT. The driver does the file I/O.
+  core::block_state save_block() const;
+  void restore_block(const core::block_state& b);
+
   // Optional observer of compute spans (block name such as "W", "U", "V",
   // "Lambda", "forward"; begin or end), so a driver can timestamp them.
   using span_observer = std::function<void(const char* block, bool begin)>;
   void set_span_observer(span_observer obs) { observe_ = std::move(obs); }
 
  private:
-  enum class phase { wait_init, idle, forward, update_W, wait_tick, wait_tock, done };
+  enum class phase { wait_init, idle, forward, update_W, wait_tick, wait_tock, finish, done };
   using sp = std::shared_ptr<const core::mat>;
 
   void on_init(const protocol::message& m, std::vector<protocol::message>& out);

@@ -306,14 +306,16 @@ inline flops gram_shift_flops(double q, double d, double n) {
 
 // Per-layer flops of one proximal-linearized iteration (Algorithm 1 or 2 as
 // core::serial_engine runs it; the layer machines of Algorithms 3, 4 do the
-// same work per layer). w[i]: layer i's W update; v[i]: the rest of layer i's
-// sweep (W_i V_{i-1}, U_i, V_i; layer N: W_N V_{N-1}, V_N).
+// same work per layer). w[i]: layer i's W update; p[i]: W_i V_{i-1} (and the
+// element-wise U_i, Lambda_i of 3s), done once TICK from layer i-1 arrives;
+// x[i]: the V_i update, done once TOCK from layer i+1 arrives (layer N:
+// W_N V_{N-1} and V_N, Lambda_N).
 struct layer_flops {
-  std::vector<flops> w, v;  // index 1..N
+  std::vector<flops> w, p, x;  // index 1..N
   flops total() const {
     flops f;
-    for (const auto& x : w) f += x;
-    for (const auto& x : v) f += x;
+    for (const auto* part : {&w, &p, &x})
+      for (const auto& e : *part) f += e;
     return f;
   }
 };
@@ -323,8 +325,7 @@ inline layer_flops iteration_flops(const core::architecture& arch, core::algorit
   const double n = static_cast<double>(n_samples);
   const double d = arch.width, q = arch.output_dim;
   layer_flops lf;
-  lf.w.assign(static_cast<std::size_t>(N) + 1, flops{});
-  lf.v.assign(static_cast<std::size_t>(N) + 1, flops{});
+  for (auto* part : {&lf.w, &lf.p, &lf.x}) part->assign(static_cast<std::size_t>(N) + 1, flops{});
   lf.w[static_cast<std::size_t>(N)] = ridge_flops(q, d, n);  // (8), (18)
   for (int i = 1; i < N; ++i) {
     const double c = static_cast<double>(arch.cols_of(i));
@@ -333,22 +334,45 @@ inline layer_flops iteration_flops(const core::architecture& arch, core::algorit
       lf.w[I] = product(d, n, c);  // (10): D V_{i-1}^T
     else
       lf.w[I] = ridge_flops(d, c, n);  // (19)
-    lf.v[I] += product(d, c, n);  // pre = W_i V_{i-1}
+    lf.p[I] = product(d, c, n);  // W_i V_{i-1}
     if (i < N - 1) {
       if (algo == core::algorithm::two_split) {
-        lf.v[I] += product(d, d, n);  // (12): W_{i+1} V_i^k
-        lf.v[I] += product(d, d, n);  // (12): W_{i+1}^T D
+        lf.x[I] += product(d, d, n);  // (12): W_{i+1} V_i^k
+        lf.x[I] += product(d, d, n);  // (12): W_{i+1}^T D
       } else {
-        lf.v[I] += product(d, d, n);  // (22): W_{i+1}^T (beta U_{i+1} - Lambda_{i+1})
-        lf.v[I] += gram_shift_flops(d, d, n);
+        lf.x[I] += product(d, d, n);  // (22): W_{i+1}^T (beta U_{i+1} - Lambda_{i+1})
+        lf.x[I] += gram_shift_flops(d, d, n);
       }
     } else {
-      lf.v[I] += product(d, q, n);  // (13), (23): W_N^T (beta V_N - Lambda_N)
-      lf.v[I] += gram_shift_flops(q, d, n);
+      lf.x[I] += product(d, q, n);  // (13), (23): W_N^T (beta V_N - Lambda_N)
+      lf.x[I] += gram_shift_flops(q, d, n);
     }
   }
-  lf.v[static_cast<std::size_t>(N)] = product(q, d, n);  // W_N V_{N-1} for (14), (15)
+  lf.x[static_cast<std::size_t>(N)] = product(q, d, n);  // W_N V_{N-1} for (14), (15)
   return lf;
+}
+
+// The steady-state period of the parallel regional update with one processor
+// per layer, in the units of `lf` (flops at a common rate), from the
+// dependencies of worker/layer_machine.hpp: layer i runs W_i^{k+1} after its
+// V_i^k; then p_i after TICK(k+1) (V_{i-1}^{k+1}); then x_i after TOCK(k+1)
+// (W_{i+1}^{k+1}). Simulated as a max-plus recurrence until the period settles.
+inline double pipeline_period(const layer_flops& lf) {
+  const std::size_t N = lf.w.size() - 1;
+  std::vector<double> x_end(N + 1, 0.0), w_end(N + 2, 0.0);
+  const int iterations = 200;
+  double at_half = 0;
+  for (int k = 0; k < iterations; ++k) {
+    for (std::size_t i = 1; i <= N; ++i) w_end[i] = x_end[i] + lf.w[i].total();
+    for (std::size_t i = 1; i <= N; ++i) {
+      const double tick = i > 1 ? x_end[i - 1] : 0.0;  // x_end[i-1] already holds iteration k+1
+      const double p_end = std::max(w_end[i], tick) + lf.p[i].total();
+      const double tock = i < N ? w_end[i + 1] : 0.0;
+      x_end[i] = std::max(p_end, tock) + lf.x[i].total();
+    }
+    if (k + 1 == iterations / 2) at_half = x_end[N];
+  }
+  return (x_end[N] - at_half) / (iterations - iterations / 2);
 }
 
 }  // namespace radmm::bench
