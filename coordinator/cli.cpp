@@ -429,7 +429,9 @@ model_args parse_model_args(const std::vector<std::string>& args, bool want_out,
     if (f == "--model") a.model = value();
     else if (f == "--data") a.data = value();
     else if (f == "--out" && want_out) a.out = value();
-    else throw config_error(std::string("radmm ") + cmd + ": unknown flag " + f);
+    else
+      throw config_error(std::string(cmd) + ": unknown flag " + f + " (expected --model, --data" +
+                         (want_out ? ", --out)" : ")"));
   }
   if (a.model.empty()) throw config_error(std::string("radmm ") + cmd + ": --model DIR is required");
   if (a.data.empty()) throw config_error(std::string("radmm ") + cmd + ": --data FILE is required");

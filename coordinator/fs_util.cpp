@@ -56,6 +56,12 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 
 void check_output_dir(const std::string& out_arg, bool force) {
   const fs::path out = strip_slashes(out_arg);
+  if (out.empty()) throw output_error("the output directory name is empty");
+  // Checked before any training: the directory is replaced by a rename, which
+  // cannot apply to ".", ".." or "/".
+  const std::string base = out.filename().string();
+  if (base == "." || base == ".." || out == "/")
+    throw output_error(out.string() + ": cannot be replaced as a whole; name a new directory");
   std::error_code ec;
   const auto st = fs::symlink_status(out, ec);
   if (ec || !fs::exists(st)) return;

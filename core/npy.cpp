@@ -285,6 +285,8 @@ void write_npy(const std::string& path, const_mat_ref m) { write_file_atomic(pat
 mat read_npy(const std::string& path) { return decode_npy(read_file(path), path); }
 
 std::string read_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail(path, "is a directory, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, "cannot open: " + errno_text());
   std::ostringstream ss;

@@ -99,7 +99,11 @@ int main(int argc, char** argv) {
     if (tcp) {
       protocol::tcp_options topt;
       if (!token_file.empty()) {
-        topt.token = protocol::read_token_file(token_file);
+        try {
+          topt.token = protocol::read_token_file(token_file);
+        } catch (const std::exception& e) {
+          return usage(std::string("--token-file: ") + e.what());
+        }
       } else if (const char* env = std::getenv("RADMM_TCP_TOKEN")) {
         topt.token = env;
       }

@@ -776,12 +776,12 @@ TEST_CASE("cli bad input: eval and predict name the model directory, model.json 
 
   // Flags.
   check_refused(s, s.radmm({"eval", "--model", model}), 2, {"radmm eval: --data FILE is required"}, before);
-  check_refused(s, s.radmm({"eval", "--modle", model, "--data", data}), 2, {"radmm eval: unknown flag --modle"},
+  check_refused(s, s.radmm({"eval", "--modle", model, "--data", data}), 2, {"radmm: eval: unknown flag --modle", "expected --model"},
                 before);
   check_refused(s, s.radmm({"predict", "--model", model, "--data", data}), 2,
                 {"radmm predict: --out FILE is required"}, before);
   check_refused(s, s.radmm({"eval", "--model", model, "--data", data, "--out", pred}), 2,
-                {"radmm eval: unknown flag --out"}, before);
+                {"radmm: eval: unknown flag --out"}, before);
 
   // A corrupted model.json names the file, line and column.
   const fs::path mj = fs::path(model) / "model.json";
