@@ -11,8 +11,13 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 using namespace radmm;
@@ -185,4 +190,115 @@ TEST_CASE("checkpoint blocks reject truncation, wrong magic and bit flips") {
     damaged[gen.below(damaged.size())] ^= static_cast<char>(1 + gen.below(255));
     CHECK_THROWS_AS(core::decode_block(damaged, "fuzz"), core::data_error);
   }
+}
+
+namespace {
+
+std::vector<int> children_of(int parent) {
+  std::vector<int> kids;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto close = line.rfind(')');
+    char state = 0;
+    int ppid = 0;
+    if (close != std::string::npos && std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 &&
+        ppid == parent && state != 'Z')
+      kids.push_back(std::stoi(name));
+  }
+  return kids;
+}
+
+int run_radmm(const std::vector<std::string>& args, const std::function<void(int pid)>& while_running) {
+  const std::string radmm = std::string(RADMM_BINARY_DIR) + "/bin/radmm";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    std::freopen("/dev/null", "w", stderr);
+    std::vector<char*> argv{const_cast<char*>(radmm.c_str())};
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(radmm.c_str(), argv.data());
+    _exit(127);
+  }
+  if (while_running) while_running(pid);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string file_bytes(const fs::path& p) { return core::read_file(p.string()); }
+
+bool alive(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
+}
+
+}  // namespace
+
+TEST_CASE("with --max-restarts a run whose worker is killed ends with the uninterrupted weights") {
+  temp_dir dir;
+  const std::vector<std::string> common = {"train", "--dataset", "teacher", "--samples", "400", "--layers", "4",
+                                           "--iterations", "400", "--checkpoint-every", "20", "--metrics-every", "100",
+                                           "--quiet"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = common;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  REQUIRE(run_radmm(with({"--out", (dir.path / "reference").string()}), nullptr) == 0);
+  bool killed = false;
+  const int rc = run_radmm(with({"--parallel", "shm", "--max-restarts", "2", "--out", (dir.path / "killed").string()}),
+                           [&](int pid) {
+                             // Once a checkpoint exists, kill layer 2's worker.
+                             const fs::path ck = dir.path / "killed" / "checkpoints";
+                             for (int tries = 0; tries < 3000 && !killed; ++tries) {
+                               std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                               std::error_code ec;
+                               if (!fs::exists(ck, ec) || fs::is_empty(ck, ec)) continue;
+                               const auto kids = children_of(pid);
+                               if (kids.size() < 2) continue;
+                               kill(kids[1], SIGKILL);
+                               killed = true;
+                             }
+                           });
+  CHECK(killed);
+  CHECK(rc == 0);
+  for (int i = 1; i <= 4; ++i) {
+    const std::string name = "W_" + std::to_string(i) + ".npy";
+    CHECK(file_bytes(dir.path / "killed" / name) == file_bytes(dir.path / "reference" / name));
+  }
+}
+
+TEST_CASE("SIGTERM stops a parallel run at a STEP boundary, writes a checkpoint when asked and cleans up") {
+  temp_dir dir;
+  const fs::path out = dir.path / "run";
+  int coordinator = 0;
+  std::vector<int> workers;
+  const int rc = run_radmm({"train", "--dataset", "teacher", "--samples", "400", "--layers", "4", "--iterations",
+                            "1000000", "--checkpoint-every", "10", "--sync-every", "10", "--metrics-every", "1000",
+                            "--checkpoint-on-exit", "--parallel", "shm", "--quiet", "--out", out.string()},
+                           [&](int pid) {
+                             coordinator = pid;
+                             for (int tries = 0; tries < 2000 && workers.size() < 4; ++tries) {
+                               std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                               workers = children_of(pid);
+                             }
+                             std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                             kill(pid, SIGTERM);
+                           });
+  CHECK(rc == 130);
+  REQUIRE(workers.size() == 4);
+  for (int w : workers) CHECK_FALSE(alive(w));
+  bool leftover = false;
+  for (const auto& e : fs::directory_iterator("/dev/shm"))
+    leftover = leftover || e.path().filename().string().rfind("radmm_" + std::to_string(coordinator) + "_", 0) == 0;
+  CHECK_FALSE(leftover);
+  CHECK(fs::exists(out / "config.txt"));
+  CHECK_FALSE(fs::is_empty(out / "checkpoints"));
 }
