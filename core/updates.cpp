@@ -207,7 +207,37 @@ double prox_scalar(activation act, double t, double m, double mu, double rho) {
     return mu * (s1 * s1 + (act_value(act, u) - t) * act_second_derivative(act, u)) + rho;
   };
   // Every stationary point satisfies |u - m| <= mu (psi0 + |t|) psi1 / rho.
-  const double r = mu * (b.psi0 + std::abs(t)) * b.psi1 / rho;
+  double r = mu * (b.psi0 + std::abs(t)) * b.psi1 / rho;
+  // A global minimiser u* also satisfies rho/2 (u* - m)^2 <= f(u_ref) - mu/2 dist(t, range)^2
+  // for any u_ref; with u_ref the preimage of t nearest to m this bracket is
+  // about a period wide for sin and O(1) otherwise, however small rho is.
+  {
+    const double lo = act == activation::sigmoid ? 0.0 : -1.0, hi = 1.0;
+    const double c = std::clamp(t, lo, hi), gap = t - c;
+    double u_ref = m;
+    if (act == activation::sigmoid) {
+      const double cc = std::clamp(c, 1e-12, 1.0 - 1e-12);
+      u_ref = std::log(cc / (1.0 - cc));
+    } else if (act == activation::tanh) {
+      u_ref = std::atanh(std::clamp(c, -1.0 + 1e-12, 1.0 - 1e-12));
+    } else if (act == activation::sin) {
+      constexpr double two_pi = 6.283185307179586;
+      const double a = std::asin(c);
+      double best_u = a, best_d = std::numeric_limits<double>::infinity();
+      for (double base : {a, 3.141592653589793 - a}) {
+        const double k = std::round((m - base) / two_pi);
+        for (double kk : {k - 1, k, k + 1}) {
+          const double cand = base + kk * two_pi;
+          if (std::abs(cand - m) < best_d) best_d = std::abs(cand - m), best_u = cand;
+        }
+      }
+      u_ref = best_u;
+    }
+    const double f_ref = std::min(f(m), f(u_ref));
+    const double slack = std::max(0.0, f_ref - 0.5 * mu * gap * gap);
+    const double r_ref = std::sqrt(2.0 * slack / rho) * (1.0 + 1e-12) + 1e-12 * (1.0 + std::abs(m));
+    r = std::min(r, r_ref);
+  }
   // Safeguarded Newton on a bracket [lo, hi] with df(lo) <= 0 <= df(hi).
   auto newton = [&](double lo, double hi) {
     double x = std::clamp(m, lo, hi);

@@ -56,7 +56,10 @@ mat update_W_hidden_linearized(activation act, const_mat_ref W, const_mat_ref V_
 // (9), two-splitting, proximal: argmin_{||W|| <= kappa} lambda/2 ||W||^2 +
 //   omega/2 ||W - W^k||^2 + mu/2 ||h(V_prev) + sigma(W V_prev) - V_cur||^2,
 // by projected gradient descent with backtracking from W^k (inner_tol on the
-// relative step, inner_max_iter steps). The objective never increases.
+// relative step, inner_max_iter steps). The objective never increases. For
+// relu and leaky_relu the objective has kinks; the solver uses the one-sided
+// derivative sigma'(0) = 0 (relu) or the slope (leaky_relu), and can stop at a
+// kink short of the exact argmin. Descent, which Proposition 1 needs, holds.
 mat update_W_hidden_proximal(activation act, const_mat_ref W, const_mat_ref V_prev,
                              const_mat_ref V_cur, double mu, double lambda, double omega,
                              double kappa, double inner_tol, int inner_max_iter);
@@ -77,7 +80,8 @@ mat update_V_hidden_linearized(activation act, const_mat_ref V, const_mat_ref A,
                                const_mat_ref W_next, const_mat_ref V_next, double mu, double nu);
 
 // (11), two-splitting, proximal: argmin_V mu/2 ||V + sigma(W_next V) - V_next||^2 +
-//   mu/2 ||A - V||^2 + nu/2 ||V - V^k||^2, gradient descent with backtracking from V^k.
+//   mu/2 ||A - V||^2 + nu/2 ||V - V^k||^2, gradient descent with backtracking from V^k
+// (same stopping rule and the same caveat at relu/leaky_relu kinks as (9)).
 mat update_V_hidden_proximal(activation act, const_mat_ref V, const_mat_ref A,
                              const_mat_ref W_next, const_mat_ref V_next, double mu, double nu,
                              double inner_tol, int inner_max_iter);
