@@ -318,11 +318,7 @@ bool layer_machine::forward_init(std::vector<message>& out) {
     next.payloads.insert(next.payloads.begin(), protocol::payload{payload_kind::V, self_, matrix_view(V_)});
     out.push_back(std::move(next));
   }
-  if (want_terms) {
-    const long k_saved = k_;
-    record(t);
-    (void)k_saved;
-  }
+  if (want_terms) record(t);
   F_prev_ = F_prev_test_ = matrix_view();
   return true;
 }
