@@ -308,7 +308,19 @@ int cmd_train(const std::vector<std::string>& args) {
           case parallel_mode::none: r = train_serial(p, s, cb, &control); break;
           case parallel_mode::inproc: r = train_inproc(p, s, cb, {}, &control); break;
           case parallel_mode::shm: r = train_processes(p, s, cb, popt, &control); break;
-          case parallel_mode::tcp: r = train_tcp(p, s, cb, tcp_run_options_from_env()); break;
+          case parallel_mode::tcp: {
+            tcp_run_options topt;
+            topt.listen = cfg.listen;
+            topt.token_file = cfg.token_file;
+            topt.spawn_workers = cfg.spawn_workers;
+            topt.worker_bind = cfg.worker_bind;
+            topt.heartbeat = std::chrono::milliseconds(cfg.heartbeat_ms);
+            topt.peer_timeout = std::chrono::milliseconds(cfg.peer_timeout_ms);
+            topt.connect_timeout = std::chrono::milliseconds(cfg.connect_timeout_ms);
+            if (checkpointing) throw config_error("--checkpoint-every is not available with --parallel tcp yet");
+            r = train_tcp(p, s, cb, topt);
+            break;
+          }
         }
         break;
       } catch (const process_error& e) {

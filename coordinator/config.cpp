@@ -280,6 +280,21 @@ const std::vector<setting>& settings() {
                  "MODE"});
     t.push_back(integer("sync-every", &run_config::sync_every, "N",
                         "full batch, parallel: iterations between synchronisations, >= 1"));
+    t.push_back(text("listen", &run_config::listen, "HOST:PORT",
+                     "--parallel tcp: where the coordinator listens (HOST may be an interface); port 0: any"));
+    t.push_back(text("token-file", &run_config::token_file, "FILE",
+                     "--parallel tcp: shared secret for the HMAC handshake; empty: random (spawned workers only)"));
+    t.push_back({"spawn-workers", "--parallel tcp: start local workers (on) or wait for workers launched elsewhere (off)", false,
+                 [](run_config& c, const std::string& v, const std::string& s) { c.spawn_workers = parse_bool(v, s); },
+                 [](const run_config& c) { return std::optional<std::string>(c.spawn_workers ? "on" : "off"); },
+                 "on|off"});
+    t.push_back(text("worker-bind", &run_config::worker_bind, "ADDR",
+                     "--parallel tcp: address or interface the spawned workers bind to"));
+    t.push_back(integer("heartbeat-ms", &run_config::heartbeat_ms, "MS", "--parallel tcp: heartbeat interval"));
+    t.push_back(integer("peer-timeout-ms", &run_config::peer_timeout_ms, "MS",
+                        "--parallel tcp: a peer silent this long is lost (> heartbeat)"));
+    t.push_back(integer("connect-timeout-ms", &run_config::connect_timeout_ms, "MS",
+                        "--parallel tcp: how long to wait for every worker to connect"));
     t.push_back(integer("checkpoint-every", &run_config::checkpoint_every, "N",
                         "write a checkpoint into OUT/checkpoints every N iterations; 0: never"));
     t.push_back(text("resume", &run_config::resume, "DIR",
@@ -574,6 +589,11 @@ void validate(const run_config& c) {
   require(c.threads >= 1, "--threads must be at least 1" + got(c.threads));
   require(c.sync_every >= 1, "--sync-every must be at least 1" + got(c.sync_every));
   require(c.checkpoint_every >= 0, "--checkpoint-every must be at least 0" + got(c.checkpoint_every));
+  require(c.heartbeat_ms >= 1, "--heartbeat-ms must be at least 1" + got(c.heartbeat_ms));
+  require(c.peer_timeout_ms > c.heartbeat_ms, "--peer-timeout-ms must exceed --heartbeat-ms" + got(c.peer_timeout_ms));
+  require(c.connect_timeout_ms >= 1, "--connect-timeout-ms must be at least 1" + got(c.connect_timeout_ms));
+  require(c.spawn_workers || !c.token_file.empty() || c.parallel != parallel_mode::tcp,
+          "--spawn-workers off needs --token-file (workers started elsewhere must know the secret)");
   require(c.max_restarts >= 0, "--max-restarts must be at least 0" + got(c.max_restarts));
   require(c.max_restarts == 0 || c.checkpoint_every > 0,
           "--max-restarts needs --checkpoint-every (restarts continue from a checkpoint)");

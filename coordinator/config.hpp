@@ -59,6 +59,14 @@ struct run_config {
   parallel_mode parallel = parallel_mode::none;
   int sync_every = 10;           // full batch: iterations per STEP in a parallel run
   int metrics_every = 1;         // compute metrics every M iterations (and the last)
+  // --parallel tcp (docs/multi-host.md)
+  std::string listen = "127.0.0.1:0";  // HOST:PORT (HOST: address, name or interface)
+  std::string token_file;              // shared secret; empty: random, spawned workers only
+  bool spawn_workers = true;           // off: wait for workers started by ssh/srun/mpirun
+  std::string worker_bind;             // address or interface for spawned workers
+  int heartbeat_ms = 1000;
+  int peer_timeout_ms = 10000;
+  int connect_timeout_ms = 60000;
   int checkpoint_every = 0;      // 0: no checkpoints
   std::string resume;            // --resume DIR
   int max_restarts = 0;

@@ -154,35 +154,7 @@ bool is_transport_error(const std::exception& e) {
          dynamic_cast<const protocol::protocol_error*>(&e) != nullptr;
 }
 
-long env_ms(const char* name, long fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
-  char* end = nullptr;
-  const long x = std::strtol(v, &end, 10);
-  if (*end != '\0' || x < 1) throw std::invalid_argument(std::string(name) + " must be a positive integer, got '" + v + "'");
-  return x;
-}
-
 }  // namespace
-
-tcp_run_options tcp_run_options_from_env() {
-  tcp_run_options o;
-  auto text = [](const char* name, std::string& out) {
-    if (const char* v = std::getenv(name); v != nullptr && *v != '\0') out = v;
-  };
-  text("RADMM_TCP_LISTEN", o.listen);
-  text("RADMM_TCP_TOKEN_FILE", o.token_file);
-  text("RADMM_TCP_WORKER_BIND", o.worker_bind);
-  std::string spawn;
-  text("RADMM_TCP_SPAWN_WORKERS", spawn);
-  if (spawn == "off" || spawn == "0" || spawn == "false") o.spawn_workers = false;
-  else if (!spawn.empty() && spawn != "on" && spawn != "1" && spawn != "true")
-    throw std::invalid_argument("RADMM_TCP_SPAWN_WORKERS must be on or off, got '" + spawn + "'");
-  o.heartbeat = milliseconds(env_ms("RADMM_TCP_HEARTBEAT_MS", o.heartbeat.count()));
-  o.peer_timeout = milliseconds(env_ms("RADMM_TCP_PEER_TIMEOUT_MS", o.peer_timeout.count()));
-  o.connect_timeout = milliseconds(env_ms("RADMM_TCP_CONNECT_TIMEOUT_MS", o.connect_timeout.count()));
-  return o;
-}
 
 run_result train_tcp(const problem& p, const schedule& s, const metrics_callback& on_metrics,
                      const tcp_run_options& opt) {

@@ -55,14 +55,6 @@ struct tcp_run_options {
   std::function<void(const std::string&)> log;
 };
 
-// Until `radmm train` has flags for these (--listen, --token-file,
-// --spawn-workers, --worker-bind, --heartbeat-ms, --peer-timeout-ms,
-// --connect-timeout-ms): RADMM_TCP_LISTEN, RADMM_TCP_TOKEN_FILE,
-// RADMM_TCP_SPAWN_WORKERS (on|off), RADMM_TCP_WORKER_BIND,
-// RADMM_TCP_HEARTBEAT_MS, RADMM_TCP_PEER_TIMEOUT_MS,
-// RADMM_TCP_CONNECT_TIMEOUT_MS over the defaults above. Throws
-// std::invalid_argument naming a malformed variable.
-tcp_run_options tcp_run_options_from_env();
 
 run_result train_tcp(const problem& p, const schedule& s, const metrics_callback& on_metrics,
                      const tcp_run_options& opt = {});

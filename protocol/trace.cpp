@@ -198,7 +198,7 @@ trace_writer::trace_writer(const std::string& path, const trace_options& opt)
   enc_->str(read_small_file("/proc/sys/kernel/random/boot_id"));
   enc_->str(host_name());
   enc_->str(opt_.description);
-  end_record(true);
+  end_record(true, now_ns());
   if (!error_.empty()) {
     ::close(fd_);
     fd_ = -1;
@@ -221,7 +221,7 @@ void trace_writer::begin_record(std::uint8_t kind) {
   enc_->ar(kind);
 }
 
-void trace_writer::end_record(bool flush_now) {
+void trace_writer::end_record(bool flush_now, std::int64_t now) {
   auto& b = enc_->sink.bytes;
   const std::size_t body = record_start_ + record_prefix_bytes;
   const auto len = static_cast<std::uint32_t>(b.size() - body);
@@ -229,7 +229,6 @@ void trace_writer::end_record(bool flush_now) {
   put_u32(b.data() + record_start_ + 4, len ^ length_guard);
   put_u32(b.data() + record_start_ + 8, crc32(b.data() + body, len));
   ++records_;
-  const std::int64_t now = now_ns();
   if (flush_now || b.size() >= flush_bytes || now - last_flush_ns_ > flush_interval_ns) {
     write_out();
     last_flush_ns_ = now;
@@ -266,7 +265,7 @@ void trace_writer::message_sent(const message& m, std::uint64_t channel_seq, std
   }
   const bool important = m.type == msg_type::sync || m.type == msg_type::quit || m.type == msg_type::bye ||
                          m.type == msg_type::error;
-  end_record(important);
+  end_record(important, t_end);
 }
 
 void trace_writer::message_received(const message& m, std::uint64_t channel_seq, std::int64_t t_wait,
@@ -276,7 +275,7 @@ void trace_writer::message_received(const message& m, std::uint64_t channel_seq,
   begin_record(static_cast<std::uint8_t>(trace_record_kind::receive));
   enc_->ar(channel_seq, t_wait, t_return, m.version, static_cast<std::uint8_t>(m.type), m.sender, m.receiver,
            m.iteration, m.batch);
-  end_record(m.type == msg_type::quit || m.type == msg_type::error);
+  end_record(m.type == msg_type::quit || m.type == msg_type::error, t_return);
 }
 
 void trace_writer::span(node_id node, span_block block, std::uint8_t depth, std::int64_t iteration,
@@ -285,7 +284,7 @@ void trace_writer::span(node_id node, span_block block, std::uint8_t depth, std:
   if (fd_ < 0) return;
   begin_record(static_cast<std::uint8_t>(trace_record_kind::span));
   enc_->ar(node, static_cast<std::uint8_t>(block), depth, iteration, t_begin, t_end);
-  end_record(false);
+  end_record(false, t_end);
 }
 
 std::function<void(const char*, bool)> trace_writer::span_observer(node_id node, std::function<long()> iteration) {
@@ -316,8 +315,9 @@ void trace_writer::close() {
   std::lock_guard<std::mutex> lock(mutex_);
   if (fd_ < 0) return;
   begin_record(static_cast<std::uint8_t>(trace_record_kind::end));
-  enc_->ar(now_ns(), records_);
-  end_record(true);
+  const std::int64_t now = now_ns();
+  enc_->ar(now, records_);
+  end_record(true, now);
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0 && error_.empty()) error_ = "trace " + path_ + ": close failed: " + std::strerror(errno);

@@ -100,7 +100,8 @@ class trace_writer {
 
  private:
   void begin_record(std::uint8_t kind);
-  void end_record(bool flush_now);
+  // `now` (steady ns, the record's own time) decides a time-based flush.
+  void end_record(bool flush_now, std::int64_t now);
   void write_out();
 
   struct encoder;

@@ -159,7 +159,7 @@ sim_result simulate(const run_model& r, const sim_options& opt) {
   // Simulated times and causes per op.
   enum class cause { none, prev, core_wait, message };
   struct done_op {
-    std::int64_t start = 0, end = 0;
+    std::int64_t ready = 0, start = 0, end = 0;  // ready: when its node could have started it
     cause why = cause::none;
     std::pair<std::size_t, std::size_t> from{SIZE_MAX, 0};  // (node, op)
   };
@@ -201,6 +201,7 @@ sim_result simulate(const run_model& r, const sim_options& opt) {
     const std::size_t k = next[n]++;
     const op& o = core.prog[n][k];
     done_op& d = sim[n][k];
+    d.ready = ready[n];
     const std::pair<std::size_t, std::size_t> prev{k > 0 ? n : SIZE_MAX, k > 0 ? k - 1 : 0};
     if (o.kind == op_kind::receive) {
       const std::int64_t a = arrival[o.msg];
@@ -306,8 +307,7 @@ sim_result simulate(const run_model& r, const sim_options& opt) {
         break;
       }
     }
-    if (d.why == cause::core_wait && d.from.first != SIZE_MAX)
-      cp.core_wait += std::max<std::int64_t>(0, d.start - std::max(sim[d.from.first][d.from.second].end, begin));
+    if (d.why == cause::core_wait) cp.core_wait += std::max<std::int64_t>(0, d.start - std::max(d.ready, begin));
     if (d.why == cause::none) break;
     at = d.from;
   }

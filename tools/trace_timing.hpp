@@ -39,7 +39,8 @@ struct node_time {
 struct critical_path {
   std::int64_t length = 0;
   std::array<std::int64_t, block_count> compute{};  // by block
-  std::int64_t other_work = 0, sending = 0, receiving = 0, latency = 0, core_wait = 0;
+  std::int64_t other_work = 0, sending = 0, receiving = 0, latency = 0;
+  std::int64_t core_wait = 0;  // ready but waiting for a core held by a layer on the same worker
   std::size_t messages = 0;            // message edges on the path
   std::vector<std::int64_t> by_node;   // time on the path per node (work, send, receive)
 };

@@ -400,13 +400,18 @@ TEST_CASE("a peer that falls silent is detected within the heartbeat timeout") {
 TEST_CASE("a peer that disappears without goodbye is reported at once, naming it") {
   log_sink sink;
   const tcp_options o = options(sink);
-  tcp_listener listener(1, {"127.0.0.1", 0}, o);
-  const tcp_address where = loopback(listener);
+  // Fork while this process has no threads yet; the child learns the port
+  // through a pipe once the listener (and its threads) exist.
+  int port_pipe[2];
+  REQUIRE(::pipe(port_pipe) == 0);
   const pid_t child = ::fork();
   if (child == 0) {
     // The child connects, says HELLO and dies without running any destructor.
+    ::close(port_pipe[1]);
+    std::uint16_t port = 0;
+    if (::read(port_pipe[0], &port, sizeof port) != static_cast<ssize_t>(sizeof port)) ::_exit(2);
     try {
-      auto w = connect_tcp_worker(where, 1, "127.0.0.1", o);
+      auto w = connect_tcp_worker({"127.0.0.1", port}, 1, "127.0.0.1", o);
       w->send(make(msg_type::hello, 1, 0));
       std::this_thread::sleep_for(300ms);
       ::_exit(0);  // with the endpoint still open: no goodbye
@@ -414,6 +419,11 @@ TEST_CASE("a peer that disappears without goodbye is reported at once, naming it
     }
     ::_exit(1);
   }
+  ::close(port_pipe[0]);
+  tcp_listener listener(1, {"127.0.0.1", 0}, o);
+  const std::uint16_t port = listener.local_address().port;
+  CHECK(::write(port_pipe[1], &port, sizeof port) == static_cast<ssize_t>(sizeof port));
+  ::close(port_pipe[1]);
   REQUIRE(child > 0);
   auto coord = listener.accept_workers(10s);
   CHECK(receive_within(*coord, 5s).type == msg_type::hello);

@@ -600,7 +600,7 @@ int run(int argc, char** argv) {
     for (const auto& s : skipped) std::cout << " " << s;
     std::cout << "\n";
   }
-  std::cout << "\n";
+  std::cout << std::endl;  // flushed: a run cut short still shows what it was
 
   table summary({"N", "d", "n", "K", "serial1", "serialT", "shm", "inproc", "shm/serial1", "shm/serialT", "shm/inproc",
                  "bound shm/serial1"});
