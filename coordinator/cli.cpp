@@ -232,8 +232,9 @@ int cmd_train(const std::vector<std::string>& args) {
     if (cfg.checkpoint_every <= 0) throw config_error(dir + "/config.txt: the run did not write checkpoints");
   }
   validate(cfg);
-  if (!cfg.trace.empty() || cfg.trace_payloads)
-    throw config_error("--trace: protocol trace recording is not in this build yet");
+  if (!cfg.trace.empty() && cfg.parallel == parallel_mode::none)
+    throw config_error("--trace records the messages of a parallel run; add --parallel inproc or shm");
+  if (cfg.trace_payloads && cfg.trace.empty()) throw config_error("--trace-payloads needs --trace FILE");
   if (!resuming) check_output_dir(cfg.out, cfg.force);
   prepared prep = prepare(cfg);  // resolves data-dependent defaults into cfg
   problem& p = prep.prob;
@@ -302,11 +303,19 @@ int cmd_train(const std::vector<std::string>& args) {
   } else {
     process_options popt;
     popt.abort_now = [] { return stop_signal() > 1; };
+    popt.trace = cfg.trace;
+    popt.trace_payloads = cfg.trace_payloads;
     for (int restarts = 0;; ++restarts) {
       try {
         switch (cfg.parallel) {
           case parallel_mode::none: r = train_serial(p, s, cb, &control); break;
-          case parallel_mode::inproc: r = train_inproc(p, s, cb, {}, &control); break;
+          case parallel_mode::inproc: {
+            inproc_options iopt;
+            iopt.trace = cfg.trace;
+            iopt.trace_payloads = cfg.trace_payloads;
+            r = train_inproc(p, s, cb, iopt, &control);
+            break;
+          }
           case parallel_mode::shm: r = train_processes(p, s, cb, popt, &control); break;
           case parallel_mode::tcp: {
             tcp_run_options topt;

@@ -1,6 +1,7 @@
 #include "coordinator/inproc_run.hpp"
 
 #include "protocol/inproc.hpp"
+#include "protocol/trace.hpp"
 #include "worker/driver.hpp"
 
 #include <Eigen/Core>
@@ -18,15 +19,21 @@ run_result train_inproc(const problem& p, const schedule& s, const metrics_callb
   std::mutex failure_mutex;
   std::exception_ptr worker_failure;
   std::vector<std::thread> threads;
+  std::shared_ptr<protocol::trace_writer> trace;
+  if (!opt.trace.empty())
+    trace = std::make_shared<protocol::trace_writer>(
+        opt.trace, protocol::trace_options{opt.trace_payloads, -1, N, "radmm train --parallel inproc"});
   auto wrap = [&](std::unique_ptr<protocol::transport> t, std::uint64_t salt) -> std::unique_ptr<protocol::transport> {
-    if (opt.delay_probability <= 0) return t;
-    return std::make_unique<protocol::delaying_transport>(std::move(t), opt.delay_probability, opt.max_delay,
-                                                          opt.delay_seed * 1000003 + salt);
+    if (opt.delay_probability > 0)
+      t = std::make_unique<protocol::delaying_transport>(std::move(t), opt.delay_probability, opt.max_delay,
+                                                         opt.delay_seed * 1000003 + salt);
+    return protocol::record_if(trace, std::move(t));
   };
   for (int i = 1; i <= N; ++i) {
     threads.emplace_back([&, i, ep = wrap(net.endpoint(i), static_cast<std::uint64_t>(i))]() mutable {
       try {
         worker::layer_machine machine(i);
+        if (trace) machine.set_span_observer(trace->span_observer(i, [&machine] { return machine.iteration(); }));
         worker::run_machine(*ep, machine);
       } catch (...) {
         std::lock_guard<std::mutex> lock(failure_mutex);
@@ -49,6 +56,7 @@ run_result train_inproc(const problem& p, const schedule& s, const metrics_callb
     throw;
   }
   for (auto& t : threads) t.join();
+  if (trace) trace->close();  // throws io_error if the trace could not be written
   return r;
 }
 

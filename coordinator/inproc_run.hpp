@@ -6,6 +6,7 @@
 #include "coordinator/training.hpp"
 
 #include <cstdint>
+#include <string>
 
 namespace radmm::coordinator {
 
@@ -15,6 +16,9 @@ struct inproc_options {
   double delay_probability = 0;
   std::chrono::microseconds max_delay{0};
   std::uint64_t delay_seed = 1;
+  // --trace FILE: record every message and compute span (protocol/trace.hpp).
+  std::string trace;
+  bool trace_payloads = false;  // --trace-payloads: with matrix bytes, for replay
 };
 
 run_result train_inproc(const problem& p, const schedule& s, const metrics_callback& on_metrics,

@@ -1,6 +1,7 @@
 #include "coordinator/process_run.hpp"
 
 #include "protocol/shm.hpp"
+#include "protocol/trace.hpp"
 
 #include <csignal>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <iostream>
 #include <thread>
 #include <vector>
 
@@ -167,13 +169,26 @@ run_result train_processes(const problem& p, const schedule& s, const metrics_ca
   protocol::shm_run run(N, sopt);
   worker_group workers(N);
   const std::string path = opt.worker_path.empty() ? default_worker_path() : opt.worker_path;
-  for (int i = 1; i <= N; ++i)
-    workers.spawn(i, path,
-                  {"--run-id", run.id(), "--layer", std::to_string(i), "--layers", std::to_string(N),
-                   "--deadline-ms", std::to_string(opt.op_deadline.count())});
+  std::shared_ptr<protocol::trace_writer> trace;
+  if (!opt.trace.empty())
+    trace = std::make_shared<protocol::trace_writer>(protocol::trace_part_path(opt.trace, 0),
+                                                     protocol::trace_options{opt.trace_payloads, 0, N, "radmm train --parallel shm"});
+  // Joins the parts once every process has closed its own; a failed run keeps what was written.
+  auto finish_trace = [&] {
+    if (!trace) return;
+    trace->close();
+    trace.reset();
+    for (const std::string& note : protocol::merge_trace_parts(opt.trace, N)) std::cerr << "radmm: trace: " << note << "\n";
+  };
+  for (int i = 1; i <= N; ++i) {
+    std::vector<std::string> args = {"--run-id", run.id(), "--layer", std::to_string(i), "--layers", std::to_string(N),
+                                     "--deadline-ms", std::to_string(opt.op_deadline.count())};
+    if (trace) args.insert(args.end(), {"--trace", opt.trace, "--trace-payloads", opt.trace_payloads ? "1" : "0"});
+    workers.spawn(i, path, args);
+  }
   if (opt.on_spawn)
     for (int i = 1; i <= N; ++i) opt.on_spawn(i, workers.pid(i));
-  auto endpoint = protocol::open_shm_endpoint(run.id(), protocol::coordinator_id, N, opt.op_deadline);
+  auto endpoint = protocol::record_if(trace, protocol::open_shm_endpoint(run.id(), protocol::coordinator_id, N, opt.op_deadline));
   parallel_options popt;
   popt.health_check = [&] {
     workers.check();
@@ -185,6 +200,7 @@ run_result train_processes(const problem& p, const schedule& s, const metrics_ca
     r = train_parallel(p, s, *endpoint, popt, on_metrics, control);
   } catch (const process_error&) {
     workers.stop();
+    try { finish_trace(); } catch (...) {}
     throw;
   } catch (const std::exception& e) {
     // A protocol or transport failure: if a worker died, that is the cause to report.
@@ -192,13 +208,16 @@ run_result train_processes(const problem& p, const schedule& s, const metrics_ca
       workers.check();
     } catch (const process_error& dead) {
       workers.stop();
+      try { finish_trace(); } catch (...) {}
       throw process_error(std::string(dead.what()) + " (coordinator saw: " + e.what() + ")");
     }
     workers.stop();
+    try { finish_trace(); } catch (...) {}
     throw;
   }
-  if (!workers.reap(std::chrono::seconds(5)))
-    throw process_error("a worker did not exit cleanly after QUIT");
+  const bool clean = workers.reap(std::chrono::seconds(5));
+  finish_trace();
+  if (!clean) throw process_error("a worker did not exit cleanly after QUIT");
   return r;
 }
 

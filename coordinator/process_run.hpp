@@ -23,6 +23,9 @@ struct process_options {
   std::function<void(int layer, int pid)> on_spawn;
   // Polled while waiting; true aborts the run at once (a second signal).
   std::function<bool()> abort_now;
+  // --trace FILE: each process records its part (FILE.part<node>), merged into FILE at the end.
+  std::string trace;
+  bool trace_payloads = false;
 };
 
 run_result train_processes(const problem& p, const schedule& s, const metrics_callback& on_metrics,

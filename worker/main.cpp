@@ -3,6 +3,7 @@
 // docs/multi-host.md). Exit codes:
 //   0 done, 2 bad arguments, 3 protocol error, 4 transport error, 5 timeout, 6 other.
 #include "protocol/shm.hpp"
+#include "protocol/trace.hpp"
 #include "protocol/tcp.hpp"
 #include "worker/driver.hpp"
 
@@ -49,7 +50,8 @@ long layer_from_launcher() {
 
 int main(int argc, char** argv) {
   using namespace radmm;
-  std::string run_id, connect, token_file, bind;
+  std::string run_id, connect, token_file, bind, trace_path;
+  bool trace_payloads = false;
   long layer = 0, layers = 0, deadline_ms = 30000;
   long heartbeat_ms = 1000, peer_timeout_ms = 10000, connect_timeout_ms = 60000;
   bool die_with_parent = false;
@@ -69,6 +71,8 @@ int main(int argc, char** argv) {
       else if (flag == "--connect") connect = value;
       else if (flag == "--token-file") token_file = value;
       else if (flag == "--bind") bind = value;
+      else if (flag == "--trace") trace_path = value;
+      else if (flag == "--trace-payloads") trace_payloads = parse_long(flag, value) != 0;
       else if (flag == "--heartbeat-ms") heartbeat_ms = parse_long(flag, value);
       else if (flag == "--peer-timeout-ms") peer_timeout_ms = parse_long(flag, value);
       else if (flag == "--connect-timeout-ms") connect_timeout_ms = parse_long(flag, value);
@@ -95,6 +99,13 @@ int main(int argc, char** argv) {
   const pid_t parent = getppid();
   Eigen::setNbThreads(1);
   try {
+    // This worker's part of the run's trace (the coordinator merges the parts).
+    std::shared_ptr<protocol::trace_writer> trace;
+    if (!trace_path.empty())
+      trace = std::make_shared<protocol::trace_writer>(
+          protocol::trace_part_path(trace_path, static_cast<protocol::node_id>(layer)),
+          protocol::trace_options{trace_payloads, static_cast<std::int32_t>(layer), static_cast<std::int32_t>(layers),
+                                  "radmm-worker"});
     std::unique_ptr<protocol::transport> t;
     if (tcp) {
       protocol::tcp_options topt;
@@ -123,10 +134,13 @@ int main(int argc, char** argv) {
       t = protocol::open_shm_endpoint(run_id, static_cast<protocol::node_id>(layer), static_cast<int>(layers),
                                       std::chrono::milliseconds(deadline_ms));
     }
+    t = protocol::record_if(trace, std::move(t));
     worker::layer_machine machine(static_cast<protocol::node_id>(layer));
+    if (trace) machine.set_span_observer(trace->span_observer(machine.self(), [&machine] { return machine.iteration(); }));
     worker::driver_options opt;
     if (!tcp || die_with_parent) opt.still_wanted = [parent] { return getppid() == parent; };
     worker::run_machine(*t, machine, opt);
+    if (trace) trace->close();
     return 0;
   } catch (const protocol::protocol_error& e) {
     std::cerr << "radmm-worker layer " << layer << ": protocol error: " << e.what() << "\n";

@@ -10,7 +10,7 @@ set xlabel "iteration k"
 set ylabel "|L_k - L_K|"
 set grid
 set key top right
-set title "Proximal two-splitting RADMM (beta = 2, tanh): augmented Lagrangian's distance to its final value"
+set title "Proximal two-splitting RADMM (beta = 10, tanh, teacher data): augmented Lagrangian's distance to its final value"
 set arrow 1 from k0, graph 0 to k0, graph 1 nohead dt 3 lc rgb "gray"
 set arrow 2 from k1, graph 0 to k1, graph 1 nohead dt 3 lc rgb "gray"
 plot data using 1:3 with lines lw 2 lc rgb "#1f77b4" title "|L_k - L_K|", \

@@ -5,7 +5,8 @@ value: |L_k - L_K| ~ c * rho^k, least squares on log10 over k in [K/10, K/2]
 
   rate_fit.py --metrics metrics.csv --out distance.csv
 
-distance.csv: k,L,dist,fit. Prints rho=, c=, k0=, k1= and a sentence.
+distance.csv: k,L,dist,fit. Prints rho=, c=, k0=, k1=, r2=, L_K=, increases= (iterations where L went
+up: Proposition 1 says none for the proximal variant) and a sentence.
 Standard library only.
 """
 import argparse
@@ -38,12 +39,15 @@ def main():
         for k, L in rows:
             d = abs(L - LK)
             w.writerow([k, "%.17g" % L, "%.6e" % d if d > 0 else "nan", "%.6e" % (c * rho ** k)])
+    ups = [k for (k, L), (_, Lp) in zip(rows[1:], rows) if L > Lp + 1e-12 * max(1.0, abs(Lp))]
     print("rho=%.6f" % rho)
     print("c=%.6g" % c)
     print("k0=%d" % k0)
     print("k1=%d" % k1)
     print("r2=%.4f" % r2)
     print("L_K=%.10g" % LK)
+    print("increases=%d" % len(ups))
+    print("first_increase=%s" % (ups[0] if ups else "none"))
     print("|L_k - L_K| ~ %.3g * %.4f^k on k in [%d, %d] (R^2 = %.3f): the distance shrinks by %.2f %% per iteration"
           % (c, rho, k0, k1, r2, 100 * (1 - rho)))
 
