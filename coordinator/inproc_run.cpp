@@ -15,6 +15,13 @@ namespace radmm::coordinator {
 run_result train_inproc(const problem& p, const schedule& s, const metrics_callback& on_metrics,
                         const inproc_options& opt, const run_control* control) {
   const int N = p.arch.layers;
+  // The layers are the parallelism: one thread each, as in a radmm-worker
+  // process (Eigen's thread count is process-wide; restored on return).
+  struct eigen_threads_guard {
+    int saved = Eigen::nbThreads();
+    eigen_threads_guard() { Eigen::setNbThreads(1); }
+    ~eigen_threads_guard() { Eigen::setNbThreads(saved); }
+  } one_thread_per_layer;
   protocol::inproc_network net(N + 1);
   std::mutex failure_mutex;
   std::exception_ptr worker_failure;

@@ -94,9 +94,10 @@ mat update_W_hidden_linearized(activation act, const_mat_ref W, const_mat_ref V_
   mat R = block_target(act, V_prev, pre);
   R -= V_cur;
   const mat D = times_derivative(act, R, pre);
-  mat W_new = tau * W;
-  W_new.noalias() -= mu * (D * V_prev.transpose());
-  W_new /= (lambda + tau);
+  // (tau W - G) / (lambda + tau) with the scale factors folded into one pass
+  // and the GEMM: one read of W, no separate division.
+  mat W_new = (tau / (lambda + tau)) * W;
+  W_new.noalias() -= (mu / (lambda + tau)) * (D * V_prev.transpose());
   return W_new;
 }
 

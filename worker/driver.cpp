@@ -3,7 +3,7 @@
 #include "core/checkpoint.hpp"
 #include "core/npy.hpp"
 
-#include <sys/resource.h>
+#include <fstream>
 
 #include <cstdio>
 #include <sstream>
@@ -38,6 +38,16 @@ driver_stats driver_stats::from_text(const std::string& text) {
 }
 
 namespace {
+
+// This process's own peak resident set (VmHWM). getrusage's ru_maxrss is
+// inherited across fork and exec on Linux, so a worker would report the
+// coordinator's size at spawn.
+long peak_rss_kb() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  return 0;
+}
 
 // INIT may say "restore_from=FILE": this layer's block of a checkpoint.
 void restore_if_asked(layer_machine& machine, const std::string& init_text) {
@@ -114,8 +124,7 @@ driver_stats run_machine(protocol::transport& t, layer_machine& machine, const d
         if (o.type == protocol::msg_type::bye) {
           // The last word: where this worker's time and memory went.
           stats.block_bytes = machine.block_bytes();
-          rusage ru{};
-          if (getrusage(RUSAGE_SELF, &ru) == 0) stats.peak_rss_kb = ru.ru_maxrss;
+          stats.peak_rss_kb = peak_rss_kb();
           o.text = stats.to_text();
         }
         t.send(o);

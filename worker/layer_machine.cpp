@@ -420,7 +420,7 @@ bool layer_machine::after_tock(std::vector<message>& out) {
         V_ = share(core::update_V_penultimate(A_, W_next, V_next, L_N, hp.mu, hp.beta));  // (13)
       }
       span("V", false);
-      t = core::hidden_terms_2s(*W_, A_, *V_);
+      if (record_after_update()) t = core::hidden_terms_2s(*W_, A_, *V_);
     } else {
       const auto L_next = need(*tock, payload_kind::Lambda, ctx).view();
       if (!penultimate) {
@@ -431,7 +431,7 @@ bool layer_machine::after_tock(std::vector<message>& out) {
         V_ = share(core::update_V_penultimate(A, W_next, V_next, L_next, hp.mu, hp.beta));  // (23)
       }
       span("V", false);
-      t = core::hidden_terms_3s(arch.act, *W_, Vp, pre_, *U_, *V_, *Lambda_);
+      if (record_after_update()) t = core::hidden_terms_3s(arch.act, *W_, Vp, pre_, *U_, *V_, *Lambda_);
     }
   } else {
     span("V", true);
@@ -443,7 +443,7 @@ bool layer_machine::after_tock(std::vector<message>& out) {
     core::update_dual(L, WV, *V_, hp.beta);  // (15), (26)
     Lambda_ = share(std::move(L));
     span("Lambda", false);
-    t = core::last_terms(*W_, WV, *V_, *Lambda_, Y_batch_);
+    if (record_after_update()) t = core::last_terms(*W_, WV, *V_, *Lambda_, Y_batch_);
   }
   core::check_finite(*W_, "W", self_, k_ + 1);
   if (U_ && self_ < N_) core::check_finite(*U_, "U", self_, k_ + 1);

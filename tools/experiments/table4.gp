@@ -8,6 +8,8 @@ set datafile columnheaders
 set xlabel "width d"
 set ylabel sprintf("seconds for %s iterations", iters)
 set logscale xy
+set autoscale xfix
+set offsets graph 0.08, graph 0.08, 0, 0
 set grid
 set key top left
 set title "Serial vs parallel (one process per layer) RADMM, oscillating function, 10 samples"

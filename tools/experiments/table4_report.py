@@ -55,7 +55,7 @@ def main():
     with open(a.out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["layers", "d", "mode", "mean_s", "std_s", "n", "wall_mean_s"])
-        for key in sorted(order):
+        for key in sorted(order, key=lambda k: (k[0], k[2], k[1])):  # one series per block, for the plot
             m, s, n = stat(key)
             wall = times[key][1]
             w.writerow([key[0], key[1], key[2], "%.4f" % m, "%.4f" % s, n,
