@@ -12,6 +12,7 @@ packages=(
   libboost-dev         # protocol/: Boost.Interprocess shared memory, Boost.Asio TCP
   libboost-system-dev  # Boost.System error codes used with Asio
   libcereal-dev        # protocol/: message serialisation (binary archives)
+  libssl-dev           # protocol/tcp: HMAC-SHA256 of the TCP handshake (OpenSSL's libcrypto)
   doctest-dev          # tests/: every test suite
   gnuplot-nox          # tools/: plots of metrics.csv without an X server
   iproute2             # tests/: `ip netns` for the TCP tests across network namespaces
