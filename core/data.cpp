@@ -110,8 +110,9 @@ std::string rows_text(std::int64_t n) { return std::to_string(n) + (n == 1 ? " r
 
 }  // namespace
 
-table read_csv(const std::string& path) {
-  std::string text = read_file(path);
+table read_csv(const std::string& path) { return parse_csv(read_file(path), path); }
+
+table parse_csv(std::string text, const std::string& path) {
   // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first name.
   if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) text.erase(0, 3);
 

@@ -26,6 +26,8 @@ struct table {
 // field. Empty file, ragged row, non-numeric field, NaN or Inf: data_error with
 // "file:line:column: ...".
 table read_csv(const std::string& path);
+// The same on text already in memory; `path` names it in errors (fuzzing, tests).
+table parse_csv(std::string text, const std::string& path);
 
 struct dataset {
   mat X;  // d0 x n
