@@ -9,6 +9,21 @@
 
 namespace radmm::tools {
 
+namespace {
+// Time arithmetic that saturates instead of overflowing: a damaged trace can
+// carry absurd timestamps, and the tools must report, not trap.
+std::int64_t sat_add(std::int64_t a, std::int64_t b) {
+  std::int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  return r;
+}
+std::int64_t sat_sub(std::int64_t a, std::int64_t b) {
+  std::int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) return b < 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  return r;
+}
+}  // namespace
+
 namespace pr = protocol;
 using pr::msg_type;
 
@@ -150,7 +165,7 @@ sim_result simulate(const run_model& r, const sim_options& opt) {
   auto arrival_of = [&](const traced_message& m, std::int64_t begin, std::int64_t end) -> std::int64_t {
     const std::int64_t rec = core.recorded_latency[m.seq];
     if (res.recorded_network || host[static_cast<std::size_t>(m.sender)] == host[static_cast<std::size_t>(m.receiver)])
-      return rec >= 0 ? begin + rec : end + static_cast<std::int64_t>(core.median_latency_ns);
+      return rec >= 0 ? sat_add(begin, rec) : sat_add(end, static_cast<std::int64_t>(core.median_latency_ns));
     double t = res.latency_s;
     if (res.bandwidth_Bps > 0) t += static_cast<double>(message_bytes(r, m)) / res.bandwidth_Bps;
     return end + static_cast<std::int64_t>(std::llround(t * 1e9));
@@ -213,7 +228,7 @@ sim_result simulate(const run_model& r, const sim_options& opt) {
         d.why = k > 0 ? cause::prev : cause::none;
         d.from = prev;
       }
-      d.end = std::max(ready[n], a) + core.recv_cost[n];
+      d.end = sat_add(std::max(ready[n], a), core.recv_cost[n]);
     } else {
       auto& slots = cores[static_cast<std::size_t>(host[n])];
       auto slot = std::min_element(slots.begin(), slots.end(),
@@ -226,7 +241,7 @@ sim_result simulate(const run_model& r, const sim_options& opt) {
         d.why = k > 0 ? cause::prev : cause::none;
         d.from = prev;
       }
-      d.end = d.start + (o.t1 - o.t0);
+      d.end = sat_add(d.start, sat_sub(o.t1, o.t0));
       slot->free = d.end;
       slot->last = {n, k};
       if (o.kind == op_kind::send) {

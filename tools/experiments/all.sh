@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every reproduction, one after the other: Table III, Figure 5 (from Table
-# III's runs), Figure 6, Table IV (scaled) and the convergence rate.
+# Every reproduction, one after the other: Table III, its paper-preset
+# variants, Figure 5 (from Table III's runs), Figure 6, Table IV (scaled) and
+# the convergence rate.
 #
 #   tools/experiments/all.sh [--quick] [--shared DIR] [--out DIR] [--bin DIR] [--jobs N]
 #
@@ -30,7 +31,13 @@ results="${out:-$here/../../docs/results}"
 # shellcheck disable=SC2046
 "$here/table3.sh" "${pass[@]+"${pass[@]}"}" $(dir table3)
 # shellcheck disable=SC2046
-"$here/fig5.sh" "${pass[@]+"${pass[@]}"}" --from "$results/table3" $(dir fig5)
+"$here/table3_variants.sh" "${pass[@]+"${pass[@]}"}" $(dir table3_variants)
+if [[ -d "$results/table3/curves" ]]; then
+  # shellcheck disable=SC2046
+  "$here/fig5.sh" "${pass[@]+"${pass[@]}"}" --from "$results/table3" $(dir fig5)
+else
+  echo "all: fig5 skipped: no Table III curves in $results/table3" >&2
+fi
 # shellcheck disable=SC2046
 "$here/fig6.sh" "${pass[@]+"${pass[@]}"}" $(dir fig6)
 # shellcheck disable=SC2046

@@ -5,7 +5,8 @@
       one row per run: name, status, rc, seconds, iterations reached, final
       train/test MSE (normalised units, metrics.csv's last row), test MSE in the
       target's units (model.json), the largest per-layer gradient norm
-      (grad_norms.csv, backprop only) and radmm's message for failed runs.
+      at the recorded iterations (grad_norms.csv, backprop only; with
+      --metrics-every K only every K-th iteration is recorded) and radmm's message for failed runs.
   collect.py curve --run DIR --out curve.csv [--columns k,mse_train,mse_test,...]
       the chosen metrics.csv columns of one run (empty file with a header if the
       run left no metrics: it failed before the first record).
@@ -52,7 +53,7 @@ def summary(a):
             if line.strip():
                 names.append(line.split()[0])
     fields = ["name", "status", "rc", "seconds", "iterations", "mse_train", "mse_test",
-              "mse_test_target_units", "max_grad_norm", "message"]
+              "mse_test_target_units", "max_grad_norm_recorded", "message"]
     with open(a.out, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(fields)

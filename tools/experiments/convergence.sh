@@ -13,6 +13,7 @@
 # before K: the rate is fitted on iterations [K/10, K/2] by least squares on
 # log10 |L_k - L_K|. Writes OUT/distance.csv (k,L,dist,fit), OUT/rate.txt and
 # OUT/convergence.png. --quick: 60 iterations.
+# shellcheck source=tools/experiments/lib.sh
 source "$(dirname "$0")/lib.sh"
 exp_parse_args convergence "$@"
 if [[ $QUICK -eq 1 ]]; then iters=60; else iters=600; fi

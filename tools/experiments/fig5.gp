@@ -10,7 +10,7 @@ set output out
 set datafile separator ","
 set logscale y
 set format y "10^{%L}"
-set yrange [1e-3:1e4]
+set yrange [1e-3:*]
 set xlabel "iteration"
 set ylabel "MSE (normalised)"
 set grid

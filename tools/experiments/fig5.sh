@@ -6,8 +6,9 @@
 #
 #   tools/experiments/fig5.sh [--quick] [--from TABLE3_OUT] [--shared DIR] [--out DIR] [--bin DIR] [--jobs N]
 #
-# --from DIR reuses DIR/curves/ written by table3.sh (no training); otherwise
-# the runs are made here. Writes OUT/curves/*.csv and OUT/fig5.png.
+# --from DIR plots DIR/curves/ written by table3.sh (no training, nothing
+# copied); otherwise the runs are made here and their curves written to
+# OUT/curves/*.csv. Writes OUT/fig5.png (and OUT/summary.csv).
 # --quick: 5 layers, 30 iterations.
 FROM=""
 args=()
@@ -19,20 +20,22 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
+# shellcheck source=tools/experiments/lib.sh
 source "$(dirname "$0")/lib.sh"
 exp_parse_args fig5 "${args[@]+"${args[@]}"}"
 
 methods="sgd sgdm adam 2s 3s 2s-default 3s-default"
 if [[ $QUICK -eq 1 ]]; then depth=5; iters=30; else depth=40; iters=600; fi
-mkdir -p "$OUT/curves"
 if [[ -n "$FROM" ]]; then
   [[ -d "$FROM/curves" ]] || { echo "fig5: $FROM/curves not found (run table3.sh first)" >&2; exit 2; }
-  for a in relu sigmoid; do for m in $methods; do
-    [[ -f "$FROM/curves/${m}_$a.csv" ]] && cp "$FROM/curves/${m}_$a.csv" "$OUT/curves/"
-  done; done
-  [[ -f "$FROM/summary.csv" ]] && grep -E "^(name|[a-z0-9-]+_(relu|sigmoid)_$depth)," "$FROM/summary.csv" > "$OUT/summary.csv" || true
+  curves="$(cd "$FROM/curves" && pwd)"
+  if [[ -f "$FROM/summary.csv" ]]; then
+    grep -E "^(name|[a-z0-9-]+_(relu|sigmoid)_$depth)," "$FROM/summary.csv" > "$OUT/summary.csv" || true
+  fi
 else
-  DATA="$(wine_csv fig5)"
+  curves="$OUT/curves"
+  mkdir -p "$curves"
+  wine_csv fig5
   common="--data $DATA --target quality --iterations $iters --seed 1 --test-fraction 0.2 --layers $depth --metrics-every 1"
   paper="--width 12 --init kaiming --refit-output off"
   jobs="$RUNS/jobs.txt"
@@ -48,7 +51,7 @@ else
   run_jobs "$jobs"
   python3 "$EXP_DIR/collect.py" summary --runs "$RUNS" --jobs "$jobs" --out "$OUT/summary.csv"
   for a in relu sigmoid; do for m in $methods; do
-    python3 "$EXP_DIR/collect.py" curve --run "$RUNS/${m}_${a}_$depth" --out "$OUT/curves/${m}_$a.csv"
+    python3 "$EXP_DIR/collect.py" curve --run "$RUNS/${m}_${a}_$depth" --out "$curves/${m}_$a.csv"
   done; done
 fi
 
@@ -57,7 +60,7 @@ declare -A have note
 for a in relu sigmoid; do
   have[$a]=""; note[$a]=""
   for m in $methods; do
-    f="$OUT/curves/${m}_$a.csv"
+    f="$curves/${m}_$a.csv"
     if [[ -f "$f" && $(wc -l < "$f") -gt 1 ]]; then
       have[$a]+="$m "
     elif [[ -f "$OUT/summary.csv" ]] && grep -q "^${m}_${a}_$depth," "$OUT/summary.csv"; then
@@ -65,6 +68,6 @@ for a in relu sigmoid; do
     fi
   done
 done
-gnuplot -e "dir='$OUT/curves'; out='$OUT/fig5.png'; depth='$depth'; m_relu='${have[relu]}'; m_sigmoid='${have[sigmoid]}'; n_relu='${note[relu]}'; n_sigmoid='${note[sigmoid]}'" \
+gnuplot -e "dir='$curves'; out='$OUT/fig5.png'; depth='$depth'; m_relu='${have[relu]}'; m_sigmoid='${have[sigmoid]}'; n_relu='${note[relu]}'; n_sigmoid='${note[sigmoid]}'" \
   "$EXP_DIR/fig5.gp"
 echo "fig5: wrote $OUT/fig5.png" >&2

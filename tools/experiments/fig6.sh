@@ -11,10 +11,11 @@
 # no process start or CSV parsing); wall-clock time is in runs.csv too.
 # Writes OUT/runs.csv, OUT/runtime.csv (method,activation,mean,std,n) and OUT/fig6.png.
 # --quick: 20 iterations, 2 repetitions (no timing claims).
+# shellcheck source=tools/experiments/lib.sh
 source "$(dirname "$0")/lib.sh"
 exp_parse_args fig6 "$@"
 JOBS=1
-DATA="$(wine_csv fig6)"
+wine_csv fig6
 if [[ $QUICK -eq 1 ]]; then iters=20; reps=2; else iters=600; reps=5; fi
 
 common="--data $DATA --target quality --iterations $iters --seed 1 --test-fraction 0.2 --layers 3 --metrics-every $iters"

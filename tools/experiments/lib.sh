@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the reproduction scripts (sourced, not run). Parses the common
 # flags, finds the radmm binary and the Wine Quality data, runs radmm jobs in
 # parallel and records how each ended.
@@ -22,7 +23,7 @@ JOBS=2
 KEEP_RUNS=0
 
 exp_usage() {
-  sed -n '2,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+  awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
   cat <<EOF
 Common flags: --quick, --shared DIR, --out DIR, --bin DIR, --jobs N, --keep-runs, --help
 EOF
@@ -73,15 +74,18 @@ exp_parse_args() {
   export RADMM RUNS
 }
 
-# wine_csv NAME: prints the Wine Quality (red) path, or says why it is missing
-# and exits 0 (a skip, not a failure: the data is not part of the repository).
+# wine_csv NAME: sets DATA to the Wine Quality (red) path, or says why it is
+# missing and exits 0 (a skip, not a failure: the data is not part of the
+# repository). Call it directly, not in $(...), so the exit ends the script.
 wine_csv() {
   local f="$SHARED/data/wine-quality/winequality-red.csv"
   if [[ ! -f "$f" ]]; then
     echo "$1: skipped: $f not found (pass --shared DIR)" >&2
+    [[ $QUICK -eq 1 ]] && rmdir "$OUT" 2> /dev/null
     exit 0
   fi
-  (cd "$(dirname "$f")" && echo "$(pwd)/$(basename "$f")")
+  # shellcheck disable=SC2034  # read by the calling script
+  DATA="$(cd "$(dirname "$f")" && pwd)/$(basename "$f")"
 }
 
 # run_jobs FILE: each line is "RUN_NAME radmm-train-args...". Runs them

@@ -14,9 +14,10 @@
 # update; paper columns use width = input width (11 features + bias = 12),
 # Kaiming init, no output refit; seed 1, 20 % test split.
 # --quick: depths 3 and 5, 20 iterations.
+# shellcheck source=tools/experiments/lib.sh
 source "$(dirname "$0")/lib.sh"
 exp_parse_args table3 "$@"
-DATA="$(wine_csv table3)"
+wine_csv table3
 
 if [[ $QUICK -eq 1 ]]; then
   depths=(3 5); iters=20; every=5
