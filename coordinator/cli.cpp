@@ -246,6 +246,7 @@ int cmd_train(const std::vector<std::string>& args) {
   s.seed = cfg.seed;
   s.metrics_every = cfg.metrics_every;
   s.sync_every = cfg.sync_every;
+  s.residual_bound = cfg.residual_bound;
   Eigen::setNbThreads(cfg.threads);
   const bool checkpointing = cfg.checkpoint_every > 0 && cfg.optimizer == "admm";
   if (checkpointing && !resuming) {
@@ -326,8 +327,7 @@ int cmd_train(const std::vector<std::string>& args) {
             topt.heartbeat = std::chrono::milliseconds(cfg.heartbeat_ms);
             topt.peer_timeout = std::chrono::milliseconds(cfg.peer_timeout_ms);
             topt.connect_timeout = std::chrono::milliseconds(cfg.connect_timeout_ms);
-            if (checkpointing) throw config_error("--checkpoint-every is not available with --parallel tcp yet");
-            r = train_tcp(p, s, cb, topt);
+            r = train_tcp(p, s, cb, topt, &control);
             break;
           }
         }

@@ -295,6 +295,8 @@ const std::vector<setting>& settings() {
                         "--parallel tcp: a peer silent this long is lost (> heartbeat)"));
     t.push_back(integer("connect-timeout-ms", &run_config::connect_timeout_ms, "MS",
                         "--parallel tcp: how long to wait for every worker to connect"));
+    t.push_back(real("residual-bound", &run_config::residual_bound, "X",
+                     "stop as diverged when a layer's constraint residual exceeds X (at recorded iterations); 0: off"));
     t.push_back(integer("checkpoint-every", &run_config::checkpoint_every, "N",
                         "write a checkpoint into OUT/checkpoints every N iterations; 0: never"));
     t.push_back(text("resume", &run_config::resume, "DIR",
@@ -589,6 +591,7 @@ void validate(const run_config& c) {
   require(c.threads >= 1, "--threads must be at least 1" + got(c.threads));
   require(c.sync_every >= 1, "--sync-every must be at least 1" + got(c.sync_every));
   require(c.checkpoint_every >= 0, "--checkpoint-every must be at least 0" + got(c.checkpoint_every));
+  require(c.residual_bound >= 0, "--residual-bound must be at least 0" + got(c.residual_bound));
   require(c.heartbeat_ms >= 1, "--heartbeat-ms must be at least 1" + got(c.heartbeat_ms));
   require(c.peer_timeout_ms > c.heartbeat_ms, "--peer-timeout-ms must exceed --heartbeat-ms" + got(c.peer_timeout_ms));
   require(c.connect_timeout_ms >= 1, "--connect-timeout-ms must be at least 1" + got(c.connect_timeout_ms));

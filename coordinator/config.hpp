@@ -67,6 +67,7 @@ struct run_config {
   int heartbeat_ms = 1000;
   int peer_timeout_ms = 10000;
   int connect_timeout_ms = 60000;
+  double residual_bound = 1e10;  // a residual above this stops the run as diverged; 0: off
   int checkpoint_every = 0;      // 0: no checkpoints
   std::string resume;            // --resume DIR
   int max_restarts = 0;

@@ -157,7 +157,7 @@ bool is_transport_error(const std::exception& e) {
 }  // namespace
 
 run_result train_tcp(const problem& p, const schedule& s, const metrics_callback& on_metrics,
-                     const tcp_run_options& opt) {
+                     const tcp_run_options& opt, const run_control* control) {
   const int N = p.arch.layers;
   protocol::tcp_options topt;
   if (!opt.token_file.empty())
@@ -226,7 +226,7 @@ run_result train_tcp(const problem& p, const schedule& s, const metrics_callback
     parallel_options popt;
     popt.health_check = health;
     popt.deadline = std::chrono::minutes(30);
-    r = train_parallel(p, s, *endpoint, popt, on_metrics);
+    r = train_parallel(p, s, *endpoint, popt, on_metrics, control);
   } catch (const process_error&) {
     workers.stop();
     endpoint.reset();

@@ -56,7 +56,10 @@ struct tcp_run_options {
 };
 
 
+// With `control`, checkpoints work as over shared memory: each worker writes
+// its block into the directory the STEP names, so remote workers need that
+// path on a shared file system.
 run_result train_tcp(const problem& p, const schedule& s, const metrics_callback& on_metrics,
-                     const tcp_run_options& opt = {});
+                     const tcp_run_options& opt = {}, const run_control* control = nullptr);
 
 }  // namespace radmm::coordinator

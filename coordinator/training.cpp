@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -115,6 +116,19 @@ core::iteration_metrics finish_row(const problem& p, const plan& pl, long update
   return m;
 }
 
+// Residuals growing past the bound are divergence too, named by layer.
+void check_residuals(const std::vector<core::layer_terms>& terms, double bound, long iteration) {
+  if (bound <= 0) return;
+  char reason[96];
+  for (std::size_t i = 1; i < terms.size(); ++i) {
+    const double r = std::sqrt(std::max(terms[i].penalty_sq, terms[i].coupling_sq));
+    if (r > bound) {
+      std::snprintf(reason, sizeof reason, "has a constraint residual %.3g above the bound %.3g", r, bound);
+      throw core::divergence_error("residual", static_cast<int>(i), iteration, reason);
+    }
+  }
+}
+
 void add_forward(const problem& p, const core::weight_set& W, std::vector<core::layer_terms>& terms) {
   core::add_forward_terms(p.arch, W, p.X_train, p.Y_train, false, terms);
   if (p.X_test.cols() > 0) core::add_forward_terms(p.arch, W, p.X_test, p.Y_test, true, terms);
@@ -137,6 +151,7 @@ run_result train_serial(const problem& p, const schedule& s, const metrics_callb
     r.metrics = c.metrics;
   }
   auto emit = [&](std::vector<core::layer_terms>& terms) {
+    check_residuals(terms, s.residual_bound, engine.state().iteration / pl.batches_per_epoch);
     add_forward(p, engine.weights(), terms);
     core::iteration_metrics m = finish_row(p, pl, engine.state().iteration, terms);
     m.seconds = seconds_since(t0);
@@ -431,6 +446,7 @@ run_result train_parallel(const problem& p, const schedule& s, pr::transport& co
         else if (ki != k) throw pr::protocol_error("layer " + std::to_string(i) + " reported iteration " + std::to_string(ki) + ", layer 1 " + std::to_string(k));
         terms[static_cast<std::size_t>(i)] = core::layer_terms::from_array(v.col(c).data() + 1);
       }
+      check_residuals(terms, s.residual_bound, k / pl.batches_per_epoch);
       core::iteration_metrics m = finish_row(p, pl, k, terms);
       m.seconds = seconds_since(t0);
       r.metrics.push_back(m);

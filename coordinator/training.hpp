@@ -40,6 +40,10 @@ struct schedule {
   std::uint64_t seed = 1;         // batch order
   long metrics_every = 1;
   long sync_every = 10;           // parallel, full batch: iterations per STEP
+  // A layer whose constraint residual (||h(V_{i-1}) + sigma(.) - V_i||, or
+  // ||W_i V_{i-1} - U_i|| / ||W_N V_{N-1} - V_N||) passes this bound at a
+  // recorded iteration stops the run as diverged; 0: no bound.
+  double residual_bound = 0;
 
   bool full_batch(std::int64_t n) const { return batch_size <= 0 || batch_size >= n; }
 };

@@ -59,9 +59,9 @@ mat projected_gradient(mat x, const std::function<double(const mat&, mat&)>& val
 
 }  // namespace
 
-divergence_error::divergence_error(const std::string& block_name, int layer_index, long iter)
-    : std::runtime_error("diverged: " + block_name + "_" + std::to_string(layer_index) + " holds NaN or Inf after iteration " +
-                         std::to_string(iter)),
+divergence_error::divergence_error(const std::string& block_name, int layer_index, long iter, const std::string& reason)
+    : std::runtime_error("diverged: " + block_name + "_" + std::to_string(layer_index) + " " + reason +
+                         " after iteration " + std::to_string(iter)),
       block(block_name),
       layer(layer_index),
       iteration(iter) {}

@@ -19,7 +19,8 @@ namespace radmm::core {
 // A block variable became NaN or Inf: the iteration diverged. Names the block,
 // the layer and the iteration that produced it (what() says all three).
 struct divergence_error : std::runtime_error {
-  divergence_error(const std::string& block, int layer, long iteration);
+  divergence_error(const std::string& block, int layer, long iteration,
+                   const std::string& reason = "holds NaN or Inf");
   std::string block;
   int layer;
   long iteration;

@@ -8,6 +8,7 @@
 #include "core/data.hpp"
 #include "core/npy.hpp"
 #include "core/rng.hpp"
+#include "core/updates.hpp"
 
 #include <doctest/doctest.h>
 
@@ -301,4 +302,29 @@ TEST_CASE("SIGTERM stops a parallel run at a STEP boundary, writes a checkpoint 
   CHECK_FALSE(leftover);
   CHECK(fs::exists(out / "config.txt"));
   CHECK_FALSE(fs::is_empty(out / "checkpoints"));
+}
+
+TEST_CASE("a residual past the bound stops serial and parallel runs naming the same layer and iteration") {
+  const problem p = make_problem(core::algorithm::three_split);
+  schedule s;
+  s.iterations = 6;
+  s.residual_bound = 1e-9;  // far below what the first iteration leaves
+  std::string serial_what, parallel_what;
+  try {
+    train_serial(p, s, nullptr);
+  } catch (const core::divergence_error& e) {
+    serial_what = e.what();
+    CHECK(e.layer >= 1);
+    CHECK(e.iteration == 1);
+  }
+  try {
+    train_inproc(p, s, nullptr);
+  } catch (const core::divergence_error& e) {
+    parallel_what = e.what();
+  }
+  CHECK_FALSE(serial_what.empty());
+  CHECK(serial_what == parallel_what);
+  CHECK(serial_what.find("above the bound") != std::string::npos);
+  s.residual_bound = 0;  // off: the same run finishes
+  CHECK_NOTHROW(train_serial(p, s, nullptr));
 }
