@@ -1,5 +1,7 @@
 #include "coordinator/process_run.hpp"
 
+#include "coordinator/worker_processes.hpp"
+
 #include "protocol/shm.hpp"
 #include "protocol/trace.hpp"
 
@@ -37,102 +39,6 @@ std::string describe_worker_exit(int status) {
 
 namespace {
 
-std::string default_worker_path() {
-  char buf[4096];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "radmm-worker";
-  std::string self(buf, static_cast<std::size_t>(n));
-  const auto slash = self.rfind('/');
-  return (slash == std::string::npos ? std::string() : self.substr(0, slash + 1)) + "radmm-worker";
-}
-
-// The workers of one run; kills and reaps whatever is left on destruction.
-class worker_group {
- public:
-  explicit worker_group(int layers) : pids_(static_cast<std::size_t>(layers) + 1, -1), done_(pids_.size(), false) {}
-  ~worker_group() { stop(); }
-
-  void spawn(int layer, const std::string& path, const std::vector<std::string>& args) {
-    if (access(path.c_str(), X_OK) != 0)
-      throw process_error("cannot run the worker program " + path + ": " + std::strerror(errno));
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(path.c_str()));
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    const pid_t parent = getpid();
-    const pid_t pid = fork();
-    if (pid < 0) throw process_error(std::string("fork failed: ") + std::strerror(errno));
-    if (pid == 0) {
-      // In the child: die with the coordinator (no orphans), then exec.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(127);
-      execv(path.c_str(), argv.data());
-      _exit(127);
-    }
-    pids_[static_cast<std::size_t>(layer)] = pid;
-  }
-
-  // Throws process_error naming the first worker that has exited.
-  void check() {
-    for (std::size_t i = 1; i < pids_.size(); ++i) {
-      if (pids_[i] <= 0 || done_[i]) continue;
-      int status = 0;
-      const pid_t r = waitpid(pids_[i], &status, WNOHANG);
-      if (r == pids_[i]) {
-        done_[i] = true;
-        throw process_error("layer " + std::to_string(i) + " worker (pid " + std::to_string(pids_[i]) + ") " +
-                            describe_worker_exit(status));
-      }
-    }
-  }
-
-  // Waits up to `grace` for every worker to exit by itself; returns false if
-  // any had to be killed or exited non-zero.
-  bool reap(std::chrono::milliseconds grace) {
-    bool clean = true;
-    const auto until = std::chrono::steady_clock::now() + grace;
-    for (std::size_t i = 1; i < pids_.size(); ++i) {
-      if (pids_[i] <= 0 || done_[i]) continue;
-      for (;;) {
-        int status = 0;
-        const pid_t r = waitpid(pids_[i], &status, WNOHANG);
-        if (r == pids_[i]) {
-          done_[i] = true;
-          clean = clean && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-          break;
-        }
-        if (std::chrono::steady_clock::now() > until) {
-          kill(pids_[i], SIGKILL);
-          waitpid(pids_[i], &status, 0);
-          done_[i] = true;
-          clean = false;
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
-    }
-    return clean;
-  }
-
-  void stop() noexcept {
-    for (std::size_t i = 1; i < pids_.size(); ++i)
-      if (pids_[i] > 0 && !done_[i]) kill(pids_[i], SIGKILL);
-    for (std::size_t i = 1; i < pids_.size(); ++i) {
-      if (pids_[i] > 0 && !done_[i]) {
-        int status = 0;
-        waitpid(pids_[i], &status, 0);
-        done_[i] = true;
-      }
-    }
-  }
-
-  int pid(int layer) const { return pids_[static_cast<std::size_t>(layer)]; }
-
- private:
-  std::vector<pid_t> pids_;
-  std::vector<bool> done_;
-};
-
 // Bytes each node writes into its own segment (one slot per payload it sends),
 // doubled for the allocator and for slots that grow, plus headroom.
 std::vector<std::size_t> segment_estimate(const problem& p) {
@@ -167,8 +73,11 @@ run_result train_processes(const problem& p, const schedule& s, const metrics_ca
   protocol::shm_options sopt;
   sopt.segment_bytes = segment_estimate(p);
   protocol::shm_run run(N, sopt);
-  worker_group workers(N);
-  const std::string path = opt.worker_path.empty() ? default_worker_path() : opt.worker_path;
+  worker_processes workers(N);
+  const std::string path = opt.worker_path.empty() ? worker_next_to_self() : opt.worker_path;
+  if (access(path.c_str(), X_OK) != 0)
+    throw process_error("cannot run the worker program " + path + ": " + std::strerror(errno));
+  const std::vector<std::string> env = current_environment();
   std::shared_ptr<protocol::trace_writer> trace;
   if (!opt.trace.empty())
     trace = std::make_shared<protocol::trace_writer>(protocol::trace_part_path(opt.trace, 0),
@@ -181,10 +90,10 @@ run_result train_processes(const problem& p, const schedule& s, const metrics_ca
     for (const std::string& note : protocol::merge_trace_parts(opt.trace, N)) std::cerr << "radmm: trace: " << note << "\n";
   };
   for (int i = 1; i <= N; ++i) {
-    std::vector<std::string> args = {"--run-id", run.id(), "--layer", std::to_string(i), "--layers", std::to_string(N),
+    std::vector<std::string> args = {path, "--run-id", run.id(), "--layer", std::to_string(i), "--layers", std::to_string(N),
                                      "--deadline-ms", std::to_string(opt.op_deadline.count())};
     if (trace) args.insert(args.end(), {"--trace", opt.trace, "--trace-payloads", opt.trace_payloads ? "1" : "0"});
-    workers.spawn(i, path, args);
+    workers.spawn(i, args, env, false);
   }
   if (opt.on_spawn)
     for (int i = 1; i <= N; ++i) opt.on_spawn(i, workers.pid(i));
