@@ -36,11 +36,13 @@ coordinator::problem small_problem(int N, core::algorithm algo, core::activation
   return p;
 }
 
-// Entries of /dev/shm that belong to radmm runs.
+// Entries of /dev/shm of the runs this process coordinates (run ids start with
+// the coordinator's pid). Other tests may run their own at the same time.
 std::vector<std::string> radmm_shm_entries() {
+  const std::string prefix = "radmm_" + std::to_string(getpid()) + "_";
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator("/dev/shm"))
-    if (e.path().filename().string().rfind("radmm_", 0) == 0) out.push_back(e.path().filename().string());
+    if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path().filename().string());
   return out;
 }
 
