@@ -8,6 +8,7 @@
 #include "core/data.hpp"
 #include "core/npy.hpp"
 #include "core/rng.hpp"
+#include "process_support.hpp"
 #include "core/updates.hpp"
 
 #include <doctest/doctest.h>
@@ -24,6 +25,8 @@
 using namespace radmm;
 using namespace radmm::coordinator;
 namespace fs = std::filesystem;
+using radmm::test::alive;
+using radmm::test::children_of;
 
 namespace {
 
@@ -65,7 +68,7 @@ run_result run(engine e, const problem& p, const schedule& s, const run_control*
     case engine::inproc: return train_inproc(p, s, nullptr, {}, c);
     case engine::shm: {
       process_options opt;
-      opt.worker_path = std::string(RADMM_BINARY_DIR) + "/bin/radmm-worker";
+      opt.worker_path = radmm::test::worker_path();
       return train_processes(p, s, nullptr, opt, c);
     }
   }
@@ -195,24 +198,6 @@ TEST_CASE("checkpoint blocks reject truncation, wrong magic and bit flips") {
 
 namespace {
 
-std::vector<int> children_of(int parent) {
-  std::vector<int> kids;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    const auto close = line.rfind(')');
-    char state = 0;
-    int ppid = 0;
-    if (close != std::string::npos && std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 &&
-        ppid == parent && state != 'Z')
-      kids.push_back(std::stoi(name));
-  }
-  return kids;
-}
-
 int run_radmm(const std::vector<std::string>& args, const std::function<void(int pid)>& while_running) {
   const std::string radmm = std::string(RADMM_BINARY_DIR) + "/bin/radmm";
   const pid_t pid = fork();
@@ -231,14 +216,6 @@ int run_radmm(const std::vector<std::string>& args, const std::function<void(int
 }
 
 std::string file_bytes(const fs::path& p) { return core::read_file(p.string()); }
-
-bool alive(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const auto close = line.rfind(')');
-  return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
-}
 
 }  // namespace
 
@@ -296,10 +273,7 @@ TEST_CASE("SIGTERM stops a parallel run at a STEP boundary, writes a checkpoint 
   CHECK(rc == 130);
   REQUIRE(workers.size() == 4);
   for (int w : workers) CHECK_FALSE(alive(w));
-  bool leftover = false;
-  for (const auto& e : fs::directory_iterator("/dev/shm"))
-    leftover = leftover || e.path().filename().string().rfind("radmm_" + std::to_string(coordinator) + "_", 0) == 0;
-  CHECK_FALSE(leftover);
+  CHECK(radmm::test::shm_entries_of(coordinator).empty());
   CHECK(fs::exists(out / "config.txt"));
   CHECK_FALSE(fs::is_empty(out / "checkpoints"));
 }

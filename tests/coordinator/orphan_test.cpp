@@ -1,14 +1,13 @@
 // A coordinator that dies must not leave workers behind, and the next run must
 // clear the shared memory it left (Boost 1.74 has no robust mutex, so a dead
 // run's objects are removed, never reopened).
+#include "process_support.hpp"
 #include "protocol/shm.hpp"
 
 #include <doctest/doctest.h>
 
 #include <csignal>
-#include <dirent.h>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <sys/wait.h>
 #include <thread>
@@ -16,48 +15,7 @@
 #include <vector>
 
 namespace fs = std::filesystem;
-
-namespace {
-
-// Entries of /dev/shm of the runs coordinated by process `pid` (run ids start
-// with the coordinator's pid); other tests may run their own at the same time.
-std::vector<std::string> radmm_shm_entries(int pid) {
-  const std::string prefix = "radmm_" + std::to_string(pid) + "_";
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator("/dev/shm"))
-    if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path().filename().string());
-  return out;
-}
-
-// Pids of live processes whose parent is `parent`.
-std::vector<int> children_of(int parent) {
-  std::vector<int> kids;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string name = e.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream stat(e.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // pid (comm) state ppid ...: comm may hold spaces, so parse after the last ')'.
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    char state = 0;
-    int ppid = 0;
-    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent && state != 'Z')
-      kids.push_back(std::stoi(name));
-  }
-  return kids;
-}
-
-bool alive(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
-  const auto close = line.rfind(')');
-  return close != std::string::npos && line.size() > close + 2 && line[close + 2] != 'Z';
-}
-
-}  // namespace
+using namespace radmm::test;
 
 TEST_CASE("killing the coordinator ends its workers and the next run removes the objects it left") {
   const std::string radmm = std::string(RADMM_BINARY_DIR) + "/bin/radmm";
@@ -93,8 +51,8 @@ TEST_CASE("killing the coordinator ends its workers and the next run removes the
   }
   CHECK(all_gone);
   // The dead run's objects are still there; a new start removes them.
-  CHECK_FALSE(radmm_shm_entries(coord).empty());
+  CHECK_FALSE(shm_entries_of(coord).empty());
   radmm::protocol::shm_run::remove_stale();
-  CHECK(radmm_shm_entries(coord).empty());
+  CHECK(shm_entries_of(coord).empty());
   CHECK_FALSE(fs::exists(out));
 }

@@ -2,6 +2,7 @@
 #include "coordinator/process_run.hpp"
 #include "coordinator/training.hpp"
 #include "core/rng.hpp"
+#include "process_support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -12,45 +13,17 @@
 #include <unistd.h>
 
 using namespace radmm;
+using namespace radmm::test;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string worker_path() { return std::string(RADMM_BINARY_DIR) + "/bin/radmm-worker"; }
-
-coordinator::problem small_problem(int N, core::algorithm algo, core::activation act, int n = 31) {
-  coordinator::problem p;
-  p.arch = core::architecture{N, 4, 6, 2, act};
-  p.hp = core::preset("default", algo, act, N, 6);
-  p.hp.tau = p.hp.nu = 100;
-  core::rng gen(5);
-  auto fill = [&](core::mat& m, Eigen::Index r, Eigen::Index c) {
-    m.resize(r, c);
-    for (Eigen::Index k = 0; k < m.size(); ++k) m.data()[k] = gen.uniform(-1, 1);
-  };
-  fill(p.X_train, 4, n);
-  fill(p.Y_train, 2, n);
-  fill(p.X_test, 4, 9);
-  fill(p.Y_test, 2, 9);
-  p.W0 = core::kaiming_normal(p.arch, 6);
-  return p;
-}
-
-// Entries of /dev/shm of the runs this process coordinates (run ids start with
-// the coordinator's pid). Other tests may run their own at the same time.
-std::vector<std::string> radmm_shm_entries() {
-  const std::string prefix = "radmm_" + std::to_string(getpid()) + "_";
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator("/dev/shm"))
-    if (e.path().filename().string().rfind(prefix, 0) == 0) out.push_back(e.path().filename().string());
-  return out;
-}
 
 }  // namespace
 
 TEST_CASE("shared-memory worker processes reproduce the serial run bit for bit") {
   REQUIRE(fs::exists(worker_path()));
-  const auto before = radmm_shm_entries();
+  const auto before = shm_entries_of(getpid());
   for (core::algorithm algo : {core::algorithm::two_split, core::algorithm::three_split})
     for (long batch : {0L, 10L}) {
       CAPTURE(core::to_string(algo));
@@ -72,12 +45,12 @@ TEST_CASE("shared-memory worker processes reproduce the serial run bit for bit")
         CHECK(serial.metrics[r].mse_test == parallel.metrics[r].mse_test);
       }
     }
-  CHECK(radmm_shm_entries() == before);
+  CHECK(shm_entries_of(getpid()) == before);
 }
 
 TEST_CASE("a worker killed mid-run stops the run within a second, names the layer and leaves nothing behind") {
   REQUIRE(fs::exists(worker_path()));
-  const auto before = radmm_shm_entries();
+  const auto before = shm_entries_of(getpid());
   const auto p = small_problem(4, core::algorithm::two_split, core::activation::relu, 400);
   coordinator::schedule s;
   s.iterations = 1000000;  // far longer than the test waits
@@ -106,7 +79,7 @@ TEST_CASE("a worker killed mid-run stops the run within a second, names the laye
   CHECK(seconds < 0.7 + 1.0);
   // Every worker is gone (reaped) and every shared-memory object removed.
   for (int i = 1; i <= 4; ++i) CHECK(kill(pids[static_cast<std::size_t>(i)], 0) == -1);
-  CHECK(radmm_shm_entries() == before);
+  CHECK(shm_entries_of(getpid()) == before);
 }
 
 TEST_CASE("a missing worker program is a clear error, not a hang") {

@@ -5,6 +5,7 @@
 #include "coordinator/tcp_run.hpp"
 #include "coordinator/training.hpp"
 #include "core/rng.hpp"
+#include "process_support.hpp"
 
 #include <doctest/doctest.h>
 
@@ -28,29 +29,10 @@
 extern char** environ;
 
 using namespace radmm;
+using namespace radmm::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string worker_path() { return std::string(RADMM_BINARY_DIR) + "/bin/radmm-worker"; }
-
-coordinator::problem small_problem(int N, core::algorithm algo, core::activation act, int n = 31) {
-  coordinator::problem p;
-  p.arch = core::architecture{N, 4, 6, 2, act};
-  p.hp = core::preset("default", algo, act, N, 6);
-  p.hp.tau = p.hp.nu = 100;
-  core::rng gen(5);
-  auto fill = [&](core::mat& m, Eigen::Index r, Eigen::Index c) {
-    m.resize(r, c);
-    for (Eigen::Index k = 0; k < m.size(); ++k) m.data()[k] = gen.uniform(-1, 1);
-  };
-  fill(p.X_train, 4, n);
-  fill(p.Y_train, 2, n);
-  fill(p.X_test, 4, 9);
-  fill(p.Y_test, 2, 9);
-  p.W0 = core::kaiming_normal(p.arch, 6);
-  return p;
-}
 
 coordinator::schedule small_schedule(long batch) {
   coordinator::schedule s;
