@@ -351,21 +351,7 @@ int cmd_train(const std::vector<std::string>& args) {
     return 130;
   }
   if (cfg.refit_output && cfg.optimizer == "admm") {
-    // The ADMM variable V_{N-1} is only softly tied to the forward pass (the
-    // penalty mu of (6)), so W_N fits V_{N-1} rather than the activations the
-    // model will see. One exact block step of problem (5) itself fixes that:
-    // W_N = argmin 1/2 ||W_N F_{N-1} - Y||^2 + lambda/2 ||W_N||^2, i.e. (8)
-    // with V_N = Y, Lambda = 0, beta = 1, on the forward activations F_{N-1}.
-    const std::size_t N = static_cast<std::size_t>(p.arch.layers);
-    core::mat F = p.X_train;
-    for (std::size_t i = 1; i < N; ++i) F = core::block_forward(p.arch.act, r.W[i], F);
-    r.W[N] = core::update_W_ridge(p.Y_train, core::mat(), F, 1.0, p.hp.lambda);
-    std::vector<core::layer_terms> terms(N + 1);
-    for (std::size_t i = 1; i <= N; ++i) terms[i].weight_sq = core::sq_norm(r.W[i]);
-    core::add_forward_terms(p.arch, r.W, p.X_train, p.Y_train, false, terms);
-    if (p.X_test.cols() > 0) core::add_forward_terms(p.arch, r.W, p.X_test, p.Y_test, true, terms);
-    const core::iteration_metrics refit = core::assemble_metrics(terms, p.hp.algo, p.hp.lambda, p.hp.mu, p.hp.beta,
-                                                                 p.X_train.cols(), p.X_test.cols());
+    const core::iteration_metrics refit = refit_output_layer(p, r.W);
     core::iteration_metrics& last = r.metrics.back();
     if (!cfg.quiet)
       std::cerr << "radmm: output refit: train MSE " << fmt(last.mse_train) << " -> " << fmt(refit.mse_train)

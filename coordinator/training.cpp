@@ -136,6 +136,24 @@ void add_forward(const problem& p, const core::weight_set& W, std::vector<core::
 
 }  // namespace
 
+core::iteration_metrics forward_metrics(const problem& p, const core::weight_set& W) {
+  std::vector<core::layer_terms> terms(static_cast<std::size_t>(p.arch.layers) + 1);
+  for (int i = 1; i <= p.arch.layers; ++i)
+    terms[static_cast<std::size_t>(i)].weight_sq = core::sq_norm(W[static_cast<std::size_t>(i)]);
+  add_forward(p, W, terms);
+  return core::assemble_metrics(terms, p.hp.algo, p.hp.lambda, p.hp.mu, p.hp.beta, p.X_train.cols(),
+                                p.X_test.cols());
+}
+
+core::iteration_metrics refit_output_layer(const problem& p, core::weight_set& W) {
+  // (8) with V_N = Y, Lambda = 0, beta = 1, on the plain forward activations.
+  const std::size_t N = static_cast<std::size_t>(p.arch.layers);
+  core::mat F = p.X_train;
+  for (std::size_t i = 1; i < N; ++i) F = core::block_forward(p.arch.act, W[i], F);
+  W[N] = core::update_W_ridge(p.Y_train, core::mat(), F, 1.0, p.hp.lambda);
+  return forward_metrics(p, W);
+}
+
 run_result train_serial(const problem& p, const schedule& s, const metrics_callback& on_metrics,
                         const run_control* control) {
   const auto t0 = clock_type::now();
@@ -211,11 +229,7 @@ run_result train_backprop(const problem& p, const schedule& s, const core::bp_pa
   long updates = 0;
   std::vector<double> last_norms;
   auto emit = [&]() {
-    std::vector<core::layer_terms> terms(static_cast<std::size_t>(p.arch.layers) + 1);
-    for (int i = 1; i <= p.arch.layers; ++i) terms[static_cast<std::size_t>(i)].weight_sq = core::sq_norm(W[static_cast<std::size_t>(i)]);
-    add_forward(p, W, terms);
-    core::iteration_metrics m = core::assemble_metrics(terms, p.hp.algo, p.hp.lambda, p.hp.mu, p.hp.beta,
-                                                       p.X_train.cols(), p.X_test.cols());
+    core::iteration_metrics m = forward_metrics(p, W);
     m.iteration = updates / pl.batches_per_epoch;
     m.J_admm = m.res_N = m.res_U = m.res_pen = std::nan("");
     m.L = m.J;

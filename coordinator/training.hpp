@@ -93,6 +93,16 @@ run_result train_serial(const problem& p, const schedule& s, const metrics_callb
 run_result train_backprop(const problem& p, const schedule& s, const core::bp_params& bp,
                           const metrics_callback& on_metrics, std::vector<std::vector<double>>* grad_norms);
 
+// J and the train/test MSEs of the plain forward pass of W (no ADMM terms).
+core::iteration_metrics forward_metrics(const problem& p, const core::weight_set& W);
+
+// The output refit (README "Defaults"): the ADMM variable V_{N-1} is only
+// softly tied to the forward pass (the penalty mu of (6)), so W_N fits V_{N-1}
+// rather than the activations the model computes. One exact block step of
+// problem (5) itself fixes that: W_N = argmin 1/2 ||W_N F_{N-1} - Y||^2 +
+// lambda/2 ||W_N||^2. Replaces W[N]; returns the forward metrics after it.
+core::iteration_metrics refit_output_layer(const problem& p, core::weight_set& W);
+
 // Drives a parallel run from the coordinator's endpoint: INIT, STEPs, SYNCs,
 // QUIT. `health_check` runs whenever no message came within a poll interval
 // and throws when a worker has died. Every wait has `deadline`.
