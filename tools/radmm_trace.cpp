@@ -103,28 +103,27 @@ cli_args parse(const std::vector<std::string>& args, const std::vector<std::stri
   return a;
 }
 
-long parse_int(const std::string& flag, const std::string& v) {
+// A whole-string number for a flag: std::stol or std::stod, then a check that
+// nothing was left over; `what` names the expected kind in the error.
+template <class T, class Parse>
+T parse_number(const std::string& flag, const std::string& v, Parse parse, const char* what) {
   std::size_t used = 0;
-  long x = 0;
+  T x{};
   try {
-    x = std::stol(v, &used);
+    x = parse(v, &used);
   } catch (const std::exception&) {
     used = 0;
   }
-  if (v.empty() || used != v.size()) throw usage_error(flag + " needs an integer, got '" + v + "'");
+  if (v.empty() || used != v.size()) throw usage_error(flag + " needs " + what + ", got '" + v + "'");
   return x;
 }
 
+long parse_int(const std::string& flag, const std::string& v) {
+  return parse_number<long>(flag, v, [](const std::string& t, std::size_t* u) { return std::stol(t, u); }, "an integer");
+}
+
 double parse_double(const std::string& flag, const std::string& v) {
-  std::size_t used = 0;
-  double x = 0;
-  try {
-    x = std::stod(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (v.empty() || used != v.size()) throw usage_error(flag + " needs a number, got '" + v + "'");
-  return x;
+  return parse_number<double>(flag, v, [](const std::string& t, std::size_t* u) { return std::stod(t, u); }, "a number");
 }
 
 std::string one_file(const cli_args& a, const char* cmd) {
