@@ -375,4 +375,18 @@ inline double pipeline_period(const layer_flops& lf) {
   return (x_end[N] - at_half) / (iterations - iterations / 2);
 }
 
+// The programs' main: runs `run`, mapping a usage error to exit 2 (with the
+// usage text) and any other failure to exit 1, each named by the program.
+inline int bench_main(const char* program, const char* usage, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const usage_error& e) {
+    std::cerr << program << ": " << e.what() << "\n" << usage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << program << ": " << e.what() << "\n";
+    return 1;
+  }
+}
+
 }  // namespace radmm::bench

@@ -249,13 +249,5 @@ int run(int argc, char** argv) {
 }  // namespace radmm::bench
 
 int main(int argc, char** argv) {
-  try {
-    return radmm::bench::run(argc, argv);
-  } catch (const radmm::bench::usage_error& e) {
-    std::cerr << "radmm-bench-serial: " << e.what() << "\n" << radmm::bench::usage_text;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "radmm-bench-serial: " << e.what() << "\n";
-    return 1;
-  }
+  return radmm::bench::bench_main("radmm-bench-serial", radmm::bench::usage_text, radmm::bench::run, argc, argv);
 }
